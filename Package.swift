@@ -1,0 +1,51 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "portaudit",
+    products: [
+        .executable(name: "portaudit", targets: ["portaudit"]),
+        .library(name: "PortAuditKit", targets: ["PortAuditKit"]),
+    ],
+    dependencies: [
+        // SQLite access, migrations, WAL and busy handling, against the system libsqlite3.
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // RFC 4180 parsing of the IANA registry (quoted, multi-line fields) at build time only.
+        .package(url: "https://github.com/swiftcsv/SwiftCSV", from: "0.10.0"),
+    ],
+    targets: [
+        // Kernel headers (netlink, sock_diag) that Glibc does not export to Swift.
+        .target(name: "CLinuxDiag"),
+        // Build-time tool: turns Migrations/*.sql and the IANA CSV into Swift literals,
+        // so the binary carries its schema and registry wherever it is copied.
+        .executableTarget(
+            name: "EmbedResources",
+            dependencies: [.product(name: "SwiftCSV", package: "SwiftCSV")]
+        ),
+        .plugin(
+            name: "EmbedResourcesPlugin",
+            capability: .buildTool(),
+            dependencies: ["EmbedResources"]
+        ),
+        .target(
+            name: "PortAuditKit",
+            dependencies: [
+                "CLinuxDiag",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            plugins: ["EmbedResourcesPlugin"]
+        ),
+        .executableTarget(
+            name: "portaudit",
+            dependencies: [
+                "PortAuditKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "PortAuditKitTests",
+            dependencies: ["PortAuditKit"]
+        ),
+    ]
+)

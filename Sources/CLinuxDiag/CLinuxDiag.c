@@ -1,0 +1,1 @@
+// The module exists for its header.

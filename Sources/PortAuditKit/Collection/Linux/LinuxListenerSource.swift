@@ -1,0 +1,193 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// Listeners of the network namespace this process runs in, read from the Linux kernel.
+public struct LinuxListenerSource: ListenerSource {
+    public enum Enumeration: String, Sendable, CaseIterable {
+        /// netlink sock_diag, and /proc/net for any table netlink refuses.
+        case auto
+        case netlink
+        case procfs
+    }
+
+    public var enumeration: Enumeration
+    public var threads: Int
+    public var procRoot: String
+
+    public init(enumeration: Enumeration = .auto, threads: Int = min(2, max(1, ProcessInfo.processInfo.activeProcessorCount))) {
+        self.enumeration = enumeration
+        self.threads = threads
+        self.procRoot = "/proc"
+    }
+
+    public func observe() throws -> Observation {
+        var errors: [String] = []
+        let (raw, source) = try enumerate(errors: &errors)
+
+        let wanted = Set(raw.map(\.inode))
+        let walk = DescriptorWalk.walk(pids: DescriptorWalk.allPIDs(), wanted: wanted, threads: threads)
+        if !walk.deniedPIDs.isEmpty {
+            errors.append("descriptors of \(walk.deniedPIDs.count) process(es) not readable (permission denied): pid \(walk.deniedPIDs.sorted().prefix(10).map(String.init).joined(separator: ", "))")
+        }
+
+        // A holder is identified by its start time too; read it once per pid.
+        var identities: [Int32: ProcessIdentity] = [:]
+        var names: [ProcessIdentity: String] = [:]
+        var vanished = Set(walk.vanishedPIDs)
+        for pid in Set(walk.holders.values.joined().map(\.pid)) {
+            if let stat = ProcFiles.readString("/proc/\(pid)/stat").flatMap(ProcStat.init) {
+                let identity = ProcessIdentity(pid: pid, startTicks: stat.startTicks)
+                identities[pid] = identity
+                names[identity] = stat.name
+            } else {
+                vanished.insert(pid)
+            }
+        }
+
+        let sockets = raw.map { socket -> ListeningSocket in
+            let holders = (walk.holders[socket.inode] ?? []).compactMap { holder in
+                identities[holder.pid].map { SocketHolder(process: $0, fd: holder.fd) }
+            }.sorted()
+            var reason: String?
+            if holders.isEmpty {
+                if !walk.deniedPIDs.isEmpty {
+                    reason = UnattributedReason.permissionDenied
+                } else if !vanished.isEmpty {
+                    reason = UnattributedReason.processExited
+                } else {
+                    reason = UnattributedReason.noProcess
+                }
+            }
+            return ListeningSocket(key: socket.key, inode: socket.inode, uid: socket.uid,
+                                   holders: holders, unattributedReason: reason)
+        }
+        return Observation(host: Self.host(), netnsInode: Self.netnsInode(), asRoot: geteuid() == 0,
+                           source: source, sockets: sockets, errors: errors, processNames: names)
+    }
+
+    private func enumerate(errors: inout [String]) throws -> ([RawSocket], String) {
+        var sockets: [RawSocket] = []
+        var sources = Set<String>()
+        for table in SocketTable.all {
+            if enumeration != .procfs {
+                do {
+                    sockets += try SockDiag.dump(table)
+                    sources.insert("netlink")
+                    continue
+                } catch {
+                    if enumeration == .netlink { throw CollectionError.enumeration("\(error)") }
+                    errors.append("\(error); read /proc/net/\(table.procName) instead")
+                }
+            }
+            let path = "\(procRoot)/net/\(table.procName)"
+            guard let text = ProcFiles.readString(path) else {
+                let code = errno
+                // A kernel without IPv6 has no tcp6/udp6: nothing listens there.
+                if code == ENOENT && table.ipv6 { continue }
+                throw CollectionError.enumeration("cannot read \(path): \(ProcFiles.errorDescription(code))")
+            }
+            let parsed = ProcNetParser.parse(text, table: table)
+            if !parsed.malformed.isEmpty {
+                errors.append("\(path): \(parsed.malformed.count) malformed line(s) skipped")
+            }
+            sockets += parsed.sockets
+            sources.insert("procfs")
+        }
+        return (sockets, sources.sorted().joined(separator: "+"))
+    }
+
+    public func describe(_ processes: some Collection<ProcessIdentity>) -> [ProcessIdentity: ProcessDetails] {
+        let bootTime = Self.bootTime()
+        let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
+        var users = UserNames()
+        var details: [ProcessIdentity: ProcessDetails] = [:]
+        for identity in processes {
+            let base = "/proc/\(identity.pid)"
+            guard let procStat = ProcFiles.readString(base + "/stat").flatMap(ProcStat.init),
+                  procStat.startTicks == identity.startTicks
+            else { continue }  // exited, or its pid already reused
+            var info = stat_struct()
+            let uid: UInt32? = stat(base, &info) == 0 ? info.st_uid : nil
+            let cmdline = ProcFiles.read(base + "/cmdline").map(Self.commandLine)
+            details[identity] = ProcessDetails(
+                identity: identity,
+                startedAt: Date(timeIntervalSince1970: bootTime + Double(procStat.startTicks) / ticksPerSecond),
+                ppid: procStat.ppid,
+                name: procStat.name,
+                exe: ProcFiles.readLink(base + "/exe"),
+                cmdline: cmdline,
+                uid: uid,
+                user: uid.flatMap { users.name(of: $0) })
+        }
+        return details
+    }
+
+    /// NUL-separated arguments as one line.
+    static func commandLine(_ bytes: [UInt8]) -> String {
+        var trimmed = bytes[...]
+        while trimmed.last == 0 { trimmed = trimmed.dropLast() }
+        return String(decoding: trimmed.map { $0 == 0 ? UInt8(ascii: " ") : $0 }, as: UTF8.self)
+    }
+
+    static func host() -> HostIdentity {
+        var name = [CChar](repeating: 0, count: 256)
+        let hostname = gethostname(&name, name.count) == 0 ? String(cString: name) : ""
+        let trim = { (s: String?) in s?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "" }
+        return HostIdentity(hostname: hostname,
+                            machineID: trim(ProcFiles.readString("/etc/machine-id")),
+                            bootID: trim(ProcFiles.readString("/proc/sys/kernel/random/boot_id")))
+    }
+
+    /// The inode that names this process's network namespace.
+    static func netnsInode() -> UInt64 {
+        var info = stat_struct()
+        return stat("/proc/self/ns/net", &info) == 0 ? UInt64(info.st_ino) : 0
+    }
+
+    /// Seconds since the epoch at boot, from the btime line of /proc/stat.
+    static func bootTime() -> Double {
+        guard let text = ProcFiles.readString("/proc/stat") else { return 0 }
+        for line in text.split(separator: "\n") where line.hasPrefix("btime ") {
+            return Double(line.dropFirst(6)) ?? 0
+        }
+        return 0
+    }
+}
+
+typealias stat_struct = stat
+
+public enum UnattributedReason {
+    /// Some processes' descriptors could not be read; the holder may be among them.
+    public static let permissionDenied = "permission-denied"
+    /// A process holding it exited while the snapshot was being taken.
+    public static let processExited = "process-exited"
+    /// Every process was read and none holds it: a kernel-owned socket.
+    public static let noProcess = "no-process"
+}
+
+public enum CollectionError: Error, CustomStringConvertible {
+    case enumeration(String)
+    public var description: String {
+        switch self {
+        case .enumeration(let message): "cannot list sockets: \(message)"
+        }
+    }
+}
+
+/// getpwuid_r with a cache: many holders share a few users.
+struct UserNames {
+    private var cache: [UInt32: String?] = [:]
+
+    mutating func name(of uid: UInt32) -> String? {
+        if let known = cache[uid] { return known }
+        var entry = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let name: String? = getpwuid_r(uid, &entry, &buffer, buffer.count, &result) == 0 && result != nil
+            ? String(cString: entry.pw_name) : nil
+        cache[uid] = name
+        return name
+    }
+}

@@ -1,0 +1,102 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinuxDiag
+
+/// Enumerates listening sockets with NETLINK_SOCK_DIAG, asking the kernel for the
+/// listening states only, so established connections are never even copied out.
+struct SockDiag {
+    struct Failure: Error, CustomStringConvertible {
+        var table: SocketTable
+        var code: Int32
+        var description: String { "sock_diag \(table): \(ProcFiles.errorDescription(code))" }
+    }
+
+    /// The listening sockets of one table.
+    static func dump(_ table: SocketTable) throws -> [RawSocket] {
+        let fd = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), NETLINK_SOCK_DIAG)
+        guard fd >= 0 else { throw Failure(table: table, code: errno) }
+        defer { close(fd) }
+
+        var message = cld_diag_request()
+        message.header.nlmsg_len = UInt32(MemoryLayout<cld_diag_request>.size)
+        message.header.nlmsg_type = UInt16(SOCK_DIAG_BY_FAMILY)
+        message.header.nlmsg_flags = UInt16(NLM_F_REQUEST | NLM_F_DUMP)
+        message.header.nlmsg_seq = 1
+        message.request.sdiag_family = UInt8(table.ipv6 ? AF_INET6 : AF_INET)
+        message.request.sdiag_protocol = UInt8(table.proto == .tcp ? IPPROTO_TCP : IPPROTO_UDP)
+        message.request.idiag_states = 1 << UInt32(table.listeningState)
+
+        var kernel = sockaddr_nl()
+        kernel.nl_family = sa_family_t(AF_NETLINK)
+        let sent = withUnsafeBytes(of: &message) { bytes in
+            withUnsafePointer(to: &kernel) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    sendto(fd, bytes.baseAddress, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_nl>.size))
+                }
+            }
+        }
+        guard sent >= 0 else { throw Failure(table: table, code: errno) }
+
+        var sockets: [RawSocket] = []
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let received = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if received < 0 {
+                if errno == EINTR { continue }
+                throw Failure(table: table, code: errno)
+            }
+            if received == 0 { return sockets }
+            let finished = try buffer.withUnsafeBytes { raw  -> Bool in
+                try parse(UnsafeRawBufferPointer(rebasing: raw[0..<received]), table: table, into: &sockets)
+            }
+            if finished { return sockets }
+        }
+    }
+
+    /// Appends the sockets of one datagram; true once the dump is complete.
+    private static func parse(_ data: UnsafeRawBufferPointer, table: SocketTable,
+                              into sockets: inout [RawSocket]) throws -> Bool {
+        let headerSize = Int(cld_nlmsg_hdrlen())
+        var offset = 0
+        while offset + MemoryLayout<nlmsghdr>.size <= data.count {
+            let header = data.loadUnaligned(fromByteOffset: offset, as: nlmsghdr.self)
+            let length = Int(header.nlmsg_len)
+            guard length >= MemoryLayout<nlmsghdr>.size, offset + length <= data.count else { return true }
+            switch Int32(header.nlmsg_type) {
+            case NLMSG_DONE:
+                return true
+            case NLMSG_ERROR:
+                let error = data.loadUnaligned(fromByteOffset: offset + headerSize, as: nlmsgerr.self)
+                throw Failure(table: table, code: -error.error)
+            case Int32(SOCK_DIAG_BY_FAMILY):
+                if length - headerSize >= MemoryLayout<inet_diag_msg>.size {
+                    let msg = data.loadUnaligned(fromByteOffset: offset + headerSize, as: inet_diag_msg.self)
+                    if let socket = rawSocket(msg, table: table) { sockets.append(socket) }
+                }
+            default:
+                break
+            }
+            offset += Int(cld_nlmsg_align(UInt32(length)))
+        }
+        return false
+    }
+
+    private static func rawSocket(_ msg: inet_diag_msg, table: SocketTable) -> RawSocket? {
+        let port = UInt16(bigEndian: msg.id.idiag_sport)
+        if table.proto == .udp && port == 0 { return nil }
+        var source = msg.id.idiag_src
+        let bytes = withUnsafeBytes(of: &source) { Array($0.prefix(table.ipv6 ? 16 : 4)) }
+        var interface = ""
+        if msg.id.idiag_if != 0 {
+            var name = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
+            if if_indextoname(msg.id.idiag_if, &name) != nil {
+                interface = String(cString: name)
+            } else {
+                interface = "if\(msg.id.idiag_if)"
+            }
+        }
+        let key = ListenerKey(proto: table.proto, address: IPAddressText.format(bytes), port: port, interface: interface)
+        return RawSocket(key: key, inode: UInt64(msg.idiag_inode), uid: msg.idiag_uid, receiveQueue: msg.idiag_rqueue)
+    }
+}

@@ -1,0 +1,152 @@
+import Foundation
+
+public enum TransportProtocol: String, Sendable, Codable, CaseIterable, Comparable {
+    case tcp, udp
+    public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
+}
+
+/// A process as the kernel names it: pids are reused, so the start time is part of it.
+public struct ProcessIdentity: Hashable, Sendable, Comparable {
+    public var pid: Int32
+    /// Clock ticks after boot (`starttime` of /proc/<pid>/stat).
+    public var startTicks: UInt64
+
+    public init(pid: Int32, startTicks: UInt64) {
+        self.pid = pid
+        self.startTicks = startTicks
+    }
+
+    public static func < (a: Self, b: Self) -> Bool {
+        (a.pid, a.startTicks) < (b.pid, b.startTicks)
+    }
+}
+
+/// What is known about a holder process beyond its identity.
+public struct ProcessDetails: Hashable, Sendable {
+    public var identity: ProcessIdentity
+    public var startedAt: Date
+    public var ppid: Int32?
+    public var name: String
+    public var exe: String?
+    public var cmdline: String?
+    public var uid: UInt32?
+    public var user: String?
+
+    public init(identity: ProcessIdentity, startedAt: Date, ppid: Int32?, name: String,
+                exe: String?, cmdline: String?, uid: UInt32?, user: String?) {
+        self.identity = identity
+        self.startedAt = startedAt
+        self.ppid = ppid
+        self.name = name
+        self.exe = exe
+        self.cmdline = cmdline
+        self.uid = uid
+        self.user = user
+    }
+}
+
+/// One descriptor of one process that refers to a socket.
+public struct SocketHolder: Hashable, Sendable, Comparable {
+    public var process: ProcessIdentity
+    public var fd: Int32
+
+    public init(process: ProcessIdentity, fd: Int32) {
+        self.process = process
+        self.fd = fd
+    }
+
+    public static func < (a: Self, b: Self) -> Bool { (a.process, a.fd) < (b.process, b.fd) }
+}
+
+/// Where a listener is: the identity that history is kept for.
+public struct ListenerKey: Hashable, Sendable, Comparable {
+    public var proto: TransportProtocol
+    public var address: String
+    public var port: UInt16
+    /// Interface the socket is bound to with SO_BINDTODEVICE, "" when none.
+    public var interface: String
+
+    public init(proto: TransportProtocol, address: String, port: UInt16, interface: String = "") {
+        self.proto = proto
+        self.address = address
+        self.port = port
+        self.interface = interface
+    }
+
+    public static func < (a: Self, b: Self) -> Bool {
+        (a.port, a.proto.rawValue, a.address, a.interface) < (b.port, b.proto.rawValue, b.address, b.interface)
+    }
+}
+
+/// One kernel socket in LISTEN (TCP) or bound and unconnected (UDP).
+public struct ListeningSocket: Hashable, Sendable {
+    public var key: ListenerKey
+    public var inode: UInt64
+    /// The uid that created the socket, as the kernel reports it.
+    public var uid: UInt32
+    /// Every descriptor that refers to this socket; several after fork.
+    public var holders: [SocketHolder]
+    /// Why `holders` is empty, when it is.
+    public var unattributedReason: String?
+
+    public init(key: ListenerKey, inode: UInt64, uid: UInt32, holders: [SocketHolder] = [],
+                unattributedReason: String? = nil) {
+        self.key = key
+        self.inode = inode
+        self.uid = uid
+        self.holders = holders
+        self.unattributedReason = unattributedReason
+    }
+}
+
+/// The machine a snapshot was taken on.
+public struct HostIdentity: Hashable, Sendable {
+    public var hostname: String
+    public var machineID: String
+    /// Identifies the boot, so that process identities of different boots never mix.
+    public var bootID: String
+
+    public init(hostname: String, machineID: String, bootID: String) {
+        self.hostname = hostname
+        self.machineID = machineID
+        self.bootID = bootID
+    }
+}
+
+/// Everything one collection saw.
+public struct Observation: Sendable {
+    public var host: HostIdentity
+    public var netnsInode: UInt64
+    public var asRoot: Bool
+    /// How sockets were enumerated ("netlink", "procfs").
+    public var source: String
+    public var sockets: [ListeningSocket]
+    /// Problems that did not stop the collection (an unreadable process, a fallback taken).
+    public var errors: [String]
+    /// The kernel name of each holder, as seen during the walk.
+    public var processNames: [ProcessIdentity: String]
+
+    public init(host: HostIdentity, netnsInode: UInt64, asRoot: Bool, source: String,
+                sockets: [ListeningSocket], errors: [String], processNames: [ProcessIdentity: String] = [:]) {
+        self.host = host
+        self.netnsInode = netnsInode
+        self.asRoot = asRoot
+        self.source = source
+        self.sockets = sockets
+        self.errors = errors
+        self.processNames = processNames
+    }
+
+    /// Every process that holds at least one socket.
+    public var holderProcesses: Set<ProcessIdentity> {
+        Set(sockets.flatMap { $0.holders.map(\.process) })
+    }
+}
+
+/// A platform's way of seeing listeners. Two calls, so that the expensive details of a
+/// process (command line, executable, user) are read only for processes the caller
+/// does not already know.
+public protocol ListenerSource: Sendable {
+    func observe() throws -> Observation
+    func describe(_ processes: some Collection<ProcessIdentity>) -> [ProcessIdentity: ProcessDetails]
+}

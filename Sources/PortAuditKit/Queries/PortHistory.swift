@@ -1,0 +1,210 @@
+import Foundation
+import GRDB
+
+/// Everything the store knows about one port.
+public struct PortHistory: Encodable, Sendable {
+    public var port: UInt16
+    /// The protocol asked for; nil means both.
+    public var proto: TransportProtocol?
+    /// The first snapshot that saw the port listening; nil if never seen.
+    public var firstSeen: Date?
+    /// The last snapshot before `firstSeen`, which did not see it; nil when the port was
+    /// already listening at the first snapshot of the store.
+    public var appearedAfter: Date?
+    public var firstSeenStatement: String
+    public var registration: PortRegistration
+    public var intervals: [ListenerInterval]
+    /// The store's most recent snapshot: "still listening" means "listening then".
+    public var latestSnapshot: Date?
+
+    enum CodingKeys: String, CodingKey {
+        case port, proto = "protocol", firstSeen, appearedAfter, firstSeenStatement, registration, intervals, latestSnapshot
+    }
+}
+
+/// A listener continuously seen with the same sockets and holders.
+public struct ListenerInterval: Encodable, Sendable {
+    public var proto: TransportProtocol
+    public var address: String
+    public var port: UInt16
+    public var interface: String
+    /// The snapshot before `firstSeen` (which did not see it), if any.
+    public var appearedAfter: Date?
+    public var firstSeen: Date
+    /// The last snapshot that saw it (the latest snapshot while it is still listening).
+    public var lastSeen: Date
+    /// The first snapshot that no longer saw it in this state; nil while listening.
+    public var goneBy: Date?
+    public var listening: Bool
+    /// "closed" (nothing listens there any more) or "replaced" (it goes on with other holders or sockets).
+    public var ended: String?
+    public var sockets: Int
+    public var processes: [HolderView]
+    public var unattributed: [UnattributedSocket]
+
+    enum CodingKeys: String, CodingKey {
+        case proto = "protocol", address, port, interface, appearedAfter, firstSeen, lastSeen, goneBy, listening,
+             ended, sockets, processes, unattributed
+    }
+}
+
+extension Store {
+    public func history(port: UInt16, proto: TransportProtocol? = nil) throws -> PortHistory {
+        try read { db in try HistoryQuery(db: db).history(port: port, proto: proto) }
+    }
+}
+
+struct HistoryQuery {
+    let db: Database
+
+    func history(port: UInt16, proto: TransportProtocol?) throws -> PortHistory {
+        var sql = """
+            SELECT i.id, i.listener_id, l.protocol, l.address, l.port, l.interface, i.socket_count,
+                   n.host_id, i.first_snapshot_id, f.started_at AS first_at,
+                   la.started_at AS last_at, g.started_at AS gone_at, i.ended_snapshot_id
+            FROM listener l
+            JOIN netns n ON n.id = l.netns_id
+            JOIN listener_interval i ON i.listener_id = l.id
+            JOIN snapshot f ON f.id = i.first_snapshot_id
+            LEFT JOIN snapshot la ON la.id = i.last_snapshot_id
+            LEFT JOIN snapshot g ON g.id = i.ended_snapshot_id
+            WHERE l.port = ?
+            """
+        var arguments: StatementArguments = [Int(port)]
+        if let proto {
+            sql += " AND l.protocol = ?"
+            arguments += [proto.rawValue]
+        }
+        sql += " ORDER BY f.started_at, l.protocol, l.address, i.id"
+        let rows = try Row.fetchAll(db, sql: sql, arguments: arguments)
+
+        let latest = try latestSnapshots(hosts: Set(rows.map { $0["host_id"] as Int64 }))
+        let holders = try holdings(intervals: rows.map { $0["id"] as Int64 })
+        let starts = Set(rows.map { Pair($0["listener_id"], $0["first_snapshot_id"]) })
+
+        var intervals: [ListenerInterval] = []
+        for row in rows {
+            let id: Int64 = row["id"]
+            let open = (row["last_at"] as Int64?) == nil
+            let endedBy: Int64? = row["ended_snapshot_id"]
+            let lastAt: Int64 = row["last_at"] ?? latest[row["host_id"]] ?? row["first_at"]
+            let (processes, unattributed) = holders[id] ?? ([], [])
+            intervals.append(ListenerInterval(
+                proto: TransportProtocol(rawValue: row["protocol"]) ?? .tcp,
+                address: row["address"], port: UInt16(row["port"] as Int), interface: row["interface"],
+                appearedAfter: try previousSnapshot(host: row["host_id"], before: row["first_snapshot_id"]),
+                firstSeen: Timestamp.date(milliseconds: row["first_at"]),
+                lastSeen: Timestamp.date(milliseconds: lastAt),
+                goneBy: (row["gone_at"] as Int64?).map(Timestamp.date(milliseconds:)),
+                listening: open,
+                ended: open ? nil : (starts.contains(Pair(row["listener_id"], endedBy ?? -1)) ? "replaced" : "closed"),
+                sockets: row["socket_count"], processes: processes, unattributed: unattributed))
+        }
+
+        let first = intervals.min { $0.firstSeen < $1.firstSeen }
+        let latestOverall = latest.values.max().map(Timestamp.date(milliseconds:))
+        return PortHistory(
+            port: port, proto: proto, firstSeen: first?.firstSeen, appearedAfter: first?.appearedAfter,
+            firstSeenStatement: Self.statement(first: first, latest: latestOverall),
+            registration: PortRegistration(port: port, proto: proto),
+            intervals: intervals, latestSnapshot: try latestOverall ?? anySnapshot())
+    }
+
+    static func statement(first: ListenerInterval?, latest: Date?) -> String {
+        guard let first else { return "never seen listening" }
+        if let after = first.appearedAfter {
+            return "appeared between \(Timestamp.iso(after)) (not listening) and \(Timestamp.iso(first.firstSeen)) (listening)"
+        }
+        return "already listening at the first snapshot (\(Timestamp.iso(first.firstSeen)))"
+    }
+
+    private struct Pair: Hashable {
+        var a: Int64, b: Int64
+        init(_ a: Int64, _ b: Int64) { self.a = a; self.b = b }
+    }
+
+    private func anySnapshot() throws -> Date? {
+        try Int64.fetchOne(db, sql: "SELECT max(started_at) FROM snapshot").map(Timestamp.date(milliseconds:))
+    }
+
+    private func latestSnapshots(hosts: Set<Int64>) throws -> [Int64: Int64] {
+        var latest: [Int64: Int64] = [:]
+        for host in hosts {
+            latest[host] = try Int64.fetchOne(db, sql: """
+                SELECT started_at FROM snapshot WHERE host_id = ? ORDER BY id DESC LIMIT 1
+                """, arguments: [host])
+        }
+        return latest
+    }
+
+    private func previousSnapshot(host: Int64, before snapshot: Int64) throws -> Date? {
+        try Int64.fetchOne(db.cachedStatement(sql: """
+            SELECT started_at FROM snapshot WHERE host_id = ? AND id < ? ORDER BY id DESC LIMIT 1
+            """), arguments: [host, snapshot]).map(Timestamp.date(milliseconds:))
+    }
+
+    func holdings(intervals: [Int64]) throws -> [Int64: ([HolderView], [UnattributedSocket])] {
+        guard !intervals.isEmpty else { return [:] }
+        var result: [Int64: ([HolderView], [UnattributedSocket])] = [:]
+        let rows = try Row.fetchCursor(db, sql: """
+            SELECT h.interval_id, h.inode, h.socket_uid, h.fd, h.unattributed_reason,
+                   p.pid, p.name, p.user, p.uid, p.exe, p.cmdline, p.ppid, p.started_at
+            FROM holding h LEFT JOIN process p ON p.id = h.process_id
+            WHERE h.interval_id IN (SELECT value FROM json_each(?))
+            ORDER BY h.interval_id, p.pid, h.fd
+            """, arguments: [String(describing: intervals)])
+        while let row = try rows.next() {
+            let interval: Int64 = row["interval_id"]
+            let inode = UInt64(bitPattern: row["inode"] as Int64)
+            if let reason: String = row["unattributed_reason"] {
+                result[interval, default: ([], [])].1.append(
+                    UnattributedSocket(inode: inode, socketUid: UInt32(truncatingIfNeeded: row["socket_uid"] as Int64), reason: reason))
+            } else {
+                result[interval, default: ([], [])].0.append(HolderView(
+                    pid: row["pid"], name: row["name"], user: row["user"],
+                    uid: (row["uid"] as Int64?).map { UInt32(truncatingIfNeeded: $0) },
+                    exe: row["exe"], cmdline: row["cmdline"], ppid: row["ppid"],
+                    startedAt: (row["started_at"] as Int64?).map(Timestamp.date(milliseconds:)),
+                    fd: row["fd"], inode: inode))
+            }
+        }
+        return result
+    }
+}
+
+
+extension PortHistory {
+    /// Absent values are written as null, so every record has every field.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(port, forKey: .port)
+        try c.encode(proto, forKey: .proto)
+        try c.encode(firstSeen, forKey: .firstSeen)
+        try c.encode(appearedAfter, forKey: .appearedAfter)
+        try c.encode(firstSeenStatement, forKey: .firstSeenStatement)
+        try c.encode(registration, forKey: .registration)
+        try c.encode(intervals, forKey: .intervals)
+        try c.encode(latestSnapshot, forKey: .latestSnapshot)
+    }
+}
+
+
+extension ListenerInterval {
+    /// Absent values are written as null, so every record has every field.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(proto, forKey: .proto)
+        try c.encode(address, forKey: .address)
+        try c.encode(port, forKey: .port)
+        try c.encode(interface, forKey: .interface)
+        try c.encode(appearedAfter, forKey: .appearedAfter)
+        try c.encode(firstSeen, forKey: .firstSeen)
+        try c.encode(lastSeen, forKey: .lastSeen)
+        try c.encode(goneBy, forKey: .goneBy)
+        try c.encode(listening, forKey: .listening)
+        try c.encode(ended, forKey: .ended)
+        try c.encode(sockets, forKey: .sockets)
+        try c.encode(processes, forKey: .processes)
+        try c.encode(unattributed, forKey: .unattributed)
+    }
+}

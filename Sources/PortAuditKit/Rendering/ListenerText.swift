@@ -1,0 +1,97 @@
+import Foundation
+
+/// Terminal text for listeners, holders and histories.
+public struct TextStyle: Sendable {
+    /// Cut to this many columns; nil prints everything whole.
+    public var width: Int?
+    public var utc: Bool
+
+    public init(width: Int?, utc: Bool) {
+        self.width = width
+        self.utc = utc
+    }
+
+    func time(_ date: Date) -> String { Timestamp.human(date, utc: utc) }
+}
+
+enum Endpoint {
+    /// 127.0.0.1:22, [::1]:22, and %iface when bound to a device, as ss writes them.
+    static func text(address: String, port: UInt16, interface: String) -> String {
+        let host = address.contains(":") ? "[\(address)]" : address
+        let device = interface.isEmpty ? "" : "%\(interface)"
+        return "\(host)\(device):\(port)"
+    }
+}
+
+extension HolderView {
+    /// The command line, or the name when the command line is empty or unreadable.
+    var commandText: String {
+        if let cmdline, !cmdline.isEmpty { return cmdline }
+        return "[\(name)]"
+    }
+
+    var userText: String { user ?? uid.map(String.init) ?? "?" }
+}
+
+public enum ListenerText {
+    public static func now(_ listeners: [CurrentListener], style: TextStyle) -> String {
+        var table = TextTable([
+            .init("PROTO"), .init("LOCAL ADDRESS"), .init("PID", alignRight: true), .init("USER"),
+            .init("COMMAND", flexible: true),
+        ])
+        for listener in listeners {
+            let endpoint = Endpoint.text(address: listener.address, port: listener.port, interface: listener.interface)
+            if listener.processes.isEmpty {
+                table.append([listener.proto.rawValue, endpoint, "-", "-",
+                              "(no readable holder: \(listener.unattributed ?? "unknown"))"])
+            }
+            for (i, holder) in listener.processes.enumerated() {
+                table.append([i == 0 ? listener.proto.rawValue : "", i == 0 ? endpoint : "",
+                              String(holder.pid), holder.userText, holder.commandText])
+            }
+        }
+        if listeners.isEmpty { return "no listening sockets" }
+        return table.render(width: style.width)
+    }
+
+    public static func history(_ history: PortHistory, style: TextStyle) -> String {
+        var lines: [String] = []
+        let proto = history.proto.map { "/\($0.rawValue)" } ?? ""
+        let registered = history.registration.summary
+        lines.append("Port \(history.port)\(proto): \(registered.isEmpty ? "no registered service" : registered); \(history.registration.range.rawValue) range (\(history.registration.range.bounds.lowerBound)–\(history.registration.range.bounds.upperBound))")
+        guard let firstSeen = history.firstSeen else {
+            let coverage = history.latestSnapshot.map { " (last snapshot \(style.time($0)))" } ?? " (the store has no snapshot yet)"
+            lines.append("Never seen listening\(coverage).")
+            return lines.joined(separator: "\n")
+        }
+        if let after = history.appearedAfter {
+            lines.append("First seen: appeared between \(style.time(after)) (not listening) and \(style.time(firstSeen)) (listening).")
+        } else {
+            lines.append("First seen: already listening at the first snapshot (\(style.time(firstSeen))).")
+        }
+        for interval in history.intervals {
+            lines.append("")
+            let endpoint = Endpoint.text(address: interval.address, port: interval.port, interface: interval.interface)
+            let sockets = interval.sockets > 1 ? " (\(interval.sockets) sockets)" : ""
+            lines.append("\(interval.proto.rawValue) \(endpoint)\(sockets)")
+            var since = "  seen \(style.time(interval.firstSeen))"
+            if let after = interval.appearedAfter { since += " (absent at \(style.time(after)))" }
+            lines.append(since)
+            if interval.listening {
+                lines.append("  still listening at the last snapshot, \(style.time(interval.lastSeen))")
+            } else {
+                let how = interval.ended == "replaced" ? "holders or sockets changed" : "gone"
+                let by = interval.goneBy.map { ", \(how) by \(style.time($0))" } ?? ""
+                lines.append("  last seen \(style.time(interval.lastSeen))\(by)")
+            }
+            for holder in interval.processes {
+                let line = "  pid \(holder.pid) \(holder.name) (\(holder.userText)): \(holder.commandText)"
+                lines.append(style.width.map { TextTable.cut(line, to: $0) } ?? line)
+            }
+            for socket in interval.unattributed {
+                lines.append("  no readable holder (\(socket.reason)), socket uid \(socket.socketUid)")
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+}

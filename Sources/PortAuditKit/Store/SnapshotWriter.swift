@@ -1,0 +1,224 @@
+import Foundation
+import GRDB
+
+/// What one snapshot stored, for the summary line and for tests.
+public struct SnapshotSummary: Sendable, Codable, Equatable {
+    public var id: Int64
+    public var startedAt: Date
+    public var durationMs: Int
+    public var listeners: Int
+    public var sockets: Int
+    public var unattributed: Int
+    public var opened: Int
+    public var closed: Int
+    public var changed: Int
+    public var errors: [String]
+    public var source: String
+}
+
+extension Store {
+    /// Collects from `source` and stores the result in one transaction: intervals that are
+    /// unchanged are left alone, so an unchanged machine adds only the snapshot row.
+    public func snapshot(from source: some ListenerSource, clock: @escaping () -> Date = Date.init) throws -> SnapshotSummary {
+        let started = clock()
+        let observation = try source.observe()
+        return try write { db in
+            try SnapshotWriter(db: db, observation: observation, source: source, started: started, clock: clock).run()
+        }
+    }
+}
+
+/// One listener's state as a snapshot sees it: every socket and every holder.
+struct ListenerState {
+    var key: ListenerKey
+    var sockets: [ListeningSocket]
+
+    /// A fingerprint that changes when any socket, holder or reason changes. FNV-1a, so it
+    /// is the same in every run (Swift's Hasher is seeded per process).
+    var fingerprint: Int64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        func mix(_ value: UInt64) {
+            for shift in stride(from: 0, to: 64, by: 8) {
+                hash = (hash ^ ((value >> UInt64(shift)) & 0xff)) &* 0x100_0000_01b3
+            }
+        }
+        for socket in sockets.sorted(by: { $0.inode < $1.inode }) {
+            mix(socket.inode)
+            mix(UInt64(socket.uid))
+            for holder in socket.holders.sorted() {
+                mix(UInt64(bitPattern: Int64(holder.process.pid)))
+                mix(holder.process.startTicks)
+                mix(UInt64(bitPattern: Int64(holder.fd)))
+            }
+            for byte in (socket.unattributedReason ?? "").utf8 { mix(UInt64(byte)) }
+            mix(0xff)
+        }
+        return Int64(bitPattern: hash)
+    }
+}
+
+private struct SnapshotWriter<Source: ListenerSource> {
+    let db: Database
+    let observation: Observation
+    let source: Source
+    let started: Date
+    let clock: () -> Date
+
+    func run() throws -> SnapshotSummary {
+        let hostID = try upsertHost()
+        let netnsID = try upsertNetns(hostID: hostID)
+        let previousSnapshot = try Int64.fetchOne(db, sql: """
+            SELECT id FROM snapshot WHERE host_id = ? ORDER BY id DESC LIMIT 1
+            """, arguments: [hostID])
+
+        // Open intervals of this namespace: what the previous snapshot saw.
+        var open: [ListenerKey: (interval: Int64, fingerprint: Int64)] = [:]
+        let rows = try Row.fetchCursor(db, sql: """
+            SELECT i.id, i.state_hash, l.protocol, l.address, l.port, l.interface
+            FROM listener l JOIN listener_interval i ON i.listener_id = l.id AND i.last_snapshot_id IS NULL
+            WHERE l.netns_id = ?
+            """, arguments: [netnsID])
+        while let row = try rows.next() {
+            guard let proto = TransportProtocol(rawValue: row[2]) else { continue }
+            let key = ListenerKey(proto: proto, address: row[3], port: UInt16(row[4] as Int), interface: row[5])
+            open[key] = (row[0], row[1])
+        }
+
+        let current = Dictionary(grouping: observation.sockets, by: \.key)
+            .map { ListenerState(key: $0.key, sockets: $0.value) }
+        var toOpen: [ListenerState] = []
+        var toClose: [Int64] = []
+        var opened = 0, changed = 0
+        for state in current {
+            if let existing = open.removeValue(forKey: state.key) {
+                if existing.fingerprint == state.fingerprint { continue }
+                toClose.append(existing.interval)
+                changed += 1
+            } else {
+                opened += 1
+            }
+            toOpen.append(state)
+        }
+        let closed = open.count
+        toClose += open.values.map(\.interval)
+
+        try db.execute(sql: """
+            INSERT INTO snapshot (host_id, netns_id, started_at, duration_ms, as_root, source,
+                                  listeners, sockets, unattributed, opened, closed, changed, errors)
+            VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [
+                hostID, netnsID, Timestamp.milliseconds(started), observation.asRoot, observation.source,
+                current.count, observation.sockets.count,
+                observation.sockets.filter { $0.holders.isEmpty }.count,
+                opened, closed, changed,
+                observation.errors.isEmpty ? nil : observation.errors.joined(separator: "\n"),
+            ])
+        let snapshotID = db.lastInsertedRowID
+
+        if !toClose.isEmpty {
+            let close = try db.cachedStatement(sql: """
+                UPDATE listener_interval SET last_snapshot_id = ?, ended_snapshot_id = ? WHERE id = ?
+                """)
+            for interval in toClose { try close.execute(arguments: [previousSnapshot, snapshotID, interval]) }
+        }
+        if !toOpen.isEmpty {
+            let processIDs = try processRows(for: toOpen, hostID: hostID)
+            for state in toOpen { try insertInterval(state, netnsID: netnsID, snapshotID: snapshotID, processIDs: processIDs) }
+        }
+
+        let durationMs = max(0, Int((clock().timeIntervalSince(started) * 1000).rounded()))
+        try db.execute(sql: "UPDATE snapshot SET duration_ms = ? WHERE id = ?", arguments: [durationMs, snapshotID])
+        return SnapshotSummary(
+            id: snapshotID, startedAt: started, durationMs: durationMs, listeners: current.count,
+            sockets: observation.sockets.count,
+            unattributed: observation.sockets.filter { $0.holders.isEmpty }.count,
+            opened: opened, closed: closed, changed: changed, errors: observation.errors,
+            source: observation.source)
+    }
+
+    private func upsertHost() throws -> Int64 {
+        let host = observation.host
+        if let id = try Int64.fetchOne(db, sql: "SELECT id FROM host WHERE machine_id = ? AND hostname = ?",
+                                       arguments: [host.machineID, host.hostname]) { return id }
+        try db.execute(sql: "INSERT INTO host (machine_id, hostname) VALUES (?, ?)", arguments: [host.machineID, host.hostname])
+        return db.lastInsertedRowID
+    }
+
+    private func upsertNetns(hostID: Int64) throws -> Int64 {
+        let inode = Int64(bitPattern: observation.netnsInode)
+        if let id = try Int64.fetchOne(db, sql: "SELECT id FROM netns WHERE host_id = ? AND inode = ?",
+                                       arguments: [hostID, inode]) { return id }
+        try db.execute(sql: "INSERT INTO netns (host_id, inode) VALUES (?, ?)", arguments: [hostID, inode])
+        return db.lastInsertedRowID
+    }
+
+    /// Process row ids of every holder of `states`; details are read from the system only
+    /// for processes the store does not know yet.
+    private func processRows(for states: [ListenerState], hostID: Int64) throws -> [ProcessIdentity: Int64] {
+        let bootID = observation.host.bootID
+        let wanted = Set(states.flatMap { $0.sockets.flatMap { $0.holders.map(\.process) } })
+        var ids: [ProcessIdentity: Int64] = [:]
+        let find = try db.cachedStatement(sql: """
+            SELECT id FROM process WHERE host_id = ? AND boot_id = ? AND pid = ? AND start_ticks = ?
+            """)
+        var unknown: [ProcessIdentity] = []
+        for identity in wanted {
+            if let id = try Int64.fetchOne(find, arguments: [hostID, bootID, identity.pid, Int64(bitPattern: identity.startTicks)]) {
+                ids[identity] = id
+            } else {
+                unknown.append(identity)
+            }
+        }
+        guard !unknown.isEmpty else { return ids }
+        let details = source.describe(unknown)
+        let insert = try db.cachedStatement(sql: """
+            INSERT INTO process (host_id, boot_id, pid, start_ticks, started_at, ppid, name, exe, cmdline, uid, user)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        for identity in unknown {
+            // A holder that exited since the walk keeps the name the walk saw.
+            let d = details[identity]
+            try insert.execute(arguments: [
+                hostID, bootID, identity.pid, Int64(bitPattern: identity.startTicks),
+                d.map { Timestamp.milliseconds($0.startedAt) } ?? Timestamp.milliseconds(started),
+                d?.ppid, d?.name ?? observation.processNames[identity] ?? "?", d?.exe, d?.cmdline,
+                d?.uid.map { Int64($0) }, d?.user,
+            ])
+            ids[identity] = db.lastInsertedRowID
+        }
+        return ids
+    }
+
+    private func insertInterval(_ state: ListenerState, netnsID: Int64, snapshotID: Int64,
+                                processIDs: [ProcessIdentity: Int64]) throws {
+        let key = state.key
+        let listenerID: Int64
+        if let id = try Int64.fetchOne(db.cachedStatement(sql: """
+            SELECT id FROM listener WHERE netns_id = ? AND protocol = ? AND address = ? AND port = ? AND interface = ?
+            """), arguments: [netnsID, key.proto.rawValue, key.address, Int(key.port), key.interface]) {
+            listenerID = id
+        } else {
+            try db.cachedStatement(sql: """
+                INSERT INTO listener (netns_id, protocol, address, port, interface) VALUES (?, ?, ?, ?, ?)
+                """).execute(arguments: [netnsID, key.proto.rawValue, key.address, Int(key.port), key.interface])
+            listenerID = db.lastInsertedRowID
+        }
+        try db.cachedStatement(sql: """
+            INSERT INTO listener_interval (listener_id, first_snapshot_id, socket_count, state_hash) VALUES (?, ?, ?, ?)
+            """).execute(arguments: [listenerID, snapshotID, state.sockets.count, state.fingerprint])
+        let intervalID = db.lastInsertedRowID
+        let holding = try db.cachedStatement(sql: """
+            INSERT INTO holding (interval_id, inode, socket_uid, process_id, fd, unattributed_reason) VALUES (?, ?, ?, ?, ?, ?)
+            """)
+        for socket in state.sockets {
+            let inode = Int64(bitPattern: socket.inode)
+            if socket.holders.isEmpty {
+                try holding.execute(arguments: [intervalID, inode, Int64(socket.uid), nil, nil,
+                                                socket.unattributedReason ?? UnattributedReason.noProcess])
+            }
+            for holder in socket.holders {
+                try holding.execute(arguments: [intervalID, inode, Int64(socket.uid), processIDs[holder.process], holder.fd, nil])
+            }
+        }
+    }
+}

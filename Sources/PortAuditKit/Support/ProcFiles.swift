@@ -1,0 +1,42 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Small, allocation-light readers for /proc, where Foundation's file APIs cost more
+/// than the read itself.
+enum ProcFiles {
+    /// The whole content of a small file, or nil with errno set when it cannot be read.
+    static func read(_ path: String, relativeTo directory: Int32 = AT_FDCWD, limit: Int = 1 << 20) -> [UInt8]? {
+        let fd = openat(directory, path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while bytes.count < limit {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return nil
+            }
+            if n == 0 { break }
+            bytes.append(contentsOf: chunk[0..<n])
+        }
+        return bytes
+    }
+
+    static func readString(_ path: String, relativeTo directory: Int32 = AT_FDCWD) -> String? {
+        read(path, relativeTo: directory).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The target of a symbolic link, or nil with errno set.
+    static func readLink(_ path: String, relativeTo directory: Int32 = AT_FDCWD) -> String? {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let n = readlinkat(directory, path, &buffer, buffer.count)
+        guard n >= 0 else { return nil }
+        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    static func errorDescription(_ code: Int32) -> String {
+        String(cString: strerror(code))
+    }
+}

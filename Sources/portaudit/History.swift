@@ -1,0 +1,26 @@
+import ArgumentParser
+import PortAuditKit
+
+struct History: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Since when a port listens, and which processes held it, from the store.",
+        discussion: "PORT is a number (1328), a service name (ssh), either with /tcp or /udp.")
+
+    @Argument(help: "The port: 1328, 1328/tcp, ssh, ssh/udp.")
+    var port: String
+
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        let spec: PortSpec
+        do { spec = try PortSpec(parsing: port) } catch let error as PortSpec.Invalid {
+            throw ValidationError(error.description)
+        }
+        let history = try store.open(.readOnly).history(port: spec.port, proto: spec.proto)
+        switch output.format {
+        case .table: print(ListenerText.history(history, style: output.style))
+        case .json: print(try JSONOutput.encode(history))
+        }
+    }
+}

@@ -1,0 +1,33 @@
+import ArgumentParser
+import Foundation
+import PortAuditKit
+
+@main
+struct PortAudit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "portaudit",
+        abstract: "Keep the history of every port this machine listens on, and answer from it.",
+        discussion: """
+            `portaudit snapshot` (run by cron) records the listening TCP and UDP sockets and the \
+            processes holding them; `portaudit history PORT` tells since when a port listens and who held it.
+            """,
+        subcommands: [Snapshot.self, Now.self, History.self]
+    )
+
+    /// Like ArgumentParser's own main, but an error is one line on stderr, without the
+    /// usage text: scripts and cron mail read the first line only.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success { exit(withError: error) }  // --help, --version
+            let message = message(for: error).trimmingCharacters(in: .whitespacesAndNewlines)
+            if !message.isEmpty {
+                FileHandle.standardError.write(Data("portaudit: \(message)\n".utf8))
+            }
+            Foundation.exit(code.rawValue)
+        }
+    }
+}
