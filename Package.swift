@@ -45,7 +45,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PortAuditKitTests",
-            dependencies: ["PortAuditKit"]
+            dependencies: ["PortAuditKit", .product(name: "GRDB", package: "GRDB.swift")]
         ),
     ]
 )

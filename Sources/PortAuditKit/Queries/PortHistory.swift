@@ -28,7 +28,10 @@ public struct ListenerInterval: Encodable, Sendable {
     public var address: String
     public var port: UInt16
     public var interface: String
-    /// The snapshot before `firstSeen` (which did not see it), if any.
+    /// "appeared" (nothing listened there at the snapshot before) or "changed" (it
+    /// continues an interval of the same listener whose holders or sockets differed).
+    public var began: String
+    /// The snapshot before `firstSeen`, if any.
     public var appearedAfter: Date?
     public var firstSeen: Date
     /// The last snapshot that saw it (the latest snapshot while it is still listening).
@@ -43,7 +46,7 @@ public struct ListenerInterval: Encodable, Sendable {
     public var unattributed: [UnattributedSocket]
 
     enum CodingKeys: String, CodingKey {
-        case proto = "protocol", address, port, interface, appearedAfter, firstSeen, lastSeen, goneBy, listening,
+        case proto = "protocol", address, port, interface, began, appearedAfter, firstSeen, lastSeen, goneBy, listening,
              ended, sockets, processes, unattributed
     }
 }
@@ -81,6 +84,7 @@ struct HistoryQuery {
         let latest = try latestSnapshots(hosts: Set(rows.map { $0["host_id"] as Int64 }))
         let holders = try holdings(intervals: rows.map { $0["id"] as Int64 })
         let starts = Set(rows.map { Pair($0["listener_id"], $0["first_snapshot_id"]) })
+        let ends = Set(rows.compactMap { row in (row["ended_snapshot_id"] as Int64?).map { Pair(row["listener_id"], $0) } })
 
         var intervals: [ListenerInterval] = []
         for row in rows {
@@ -92,6 +96,7 @@ struct HistoryQuery {
             intervals.append(ListenerInterval(
                 proto: TransportProtocol(rawValue: row["protocol"]) ?? .tcp,
                 address: row["address"], port: UInt16(row["port"] as Int), interface: row["interface"],
+                began: ends.contains(Pair(row["listener_id"], row["first_snapshot_id"])) ? "changed" : "appeared",
                 appearedAfter: try previousSnapshot(host: row["host_id"], before: row["first_snapshot_id"]),
                 firstSeen: Timestamp.date(milliseconds: row["first_at"]),
                 lastSeen: Timestamp.date(milliseconds: lastAt),
@@ -197,6 +202,7 @@ extension ListenerInterval {
         try c.encode(address, forKey: .address)
         try c.encode(port, forKey: .port)
         try c.encode(interface, forKey: .interface)
+        try c.encode(began, forKey: .began)
         try c.encode(appearedAfter, forKey: .appearedAfter)
         try c.encode(firstSeen, forKey: .firstSeen)
         try c.encode(lastSeen, forKey: .lastSeen)

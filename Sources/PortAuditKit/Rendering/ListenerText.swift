@@ -58,40 +58,47 @@ public enum ListenerText {
         var lines: [String] = []
         let proto = history.proto.map { "/\($0.rawValue)" } ?? ""
         let registered = history.registration.summary
-        lines.append("Port \(history.port)\(proto): \(registered.isEmpty ? "no registered service" : registered); \(history.registration.range.rawValue) range (\(history.registration.range.bounds.lowerBound)–\(history.registration.range.bounds.upperBound))")
+        let range = history.registration.range
+        lines.append("Port \(history.port)\(proto): \(registered.isEmpty ? "no registered service" : registered)")
+        lines.append("Range: \(range.rawValue) (\(range.bounds.lowerBound)–\(range.bounds.upperBound))")
         guard let firstSeen = history.firstSeen else {
             let coverage = history.latestSnapshot.map { " (last snapshot \(style.time($0)))" } ?? " (the store has no snapshot yet)"
             lines.append("Never seen listening\(coverage).")
             return lines.joined(separator: "\n")
         }
         if let after = history.appearedAfter {
-            lines.append("First seen: appeared between \(style.time(after)) (not listening) and \(style.time(firstSeen)) (listening).")
+            lines.append("Appeared between \(style.time(after)) (last snapshot without it)")
+            lines.append("             and \(style.time(firstSeen)) (first snapshot with it)")
         } else {
-            lines.append("First seen: already listening at the first snapshot (\(style.time(firstSeen))).")
+            lines.append("Already listening at the store's first snapshot, \(style.time(firstSeen))")
         }
         for interval in history.intervals {
             lines.append("")
             let endpoint = Endpoint.text(address: interval.address, port: interval.port, interface: interval.interface)
             let sockets = interval.sockets > 1 ? " (\(interval.sockets) sockets)" : ""
             lines.append("\(interval.proto.rawValue) \(endpoint)\(sockets)")
-            var since = "  seen \(style.time(interval.firstSeen))"
-            if let after = interval.appearedAfter { since += " (absent at \(style.time(after)))" }
-            lines.append(since)
+            switch (interval.began, interval.appearedAfter) {
+            case ("changed", let after?):
+                lines.append("  from \(style.time(interval.firstSeen)), holders changed since \(style.time(after))")
+            case (_, let after?):
+                lines.append("  appeared after \(style.time(after)), seen from \(style.time(interval.firstSeen))")
+            default:
+                lines.append("  seen from the store's first snapshot, \(style.time(interval.firstSeen))")
+            }
             if interval.listening {
                 lines.append("  still listening at the last snapshot, \(style.time(interval.lastSeen))")
             } else {
-                let how = interval.ended == "replaced" ? "holders or sockets changed" : "gone"
+                let how = interval.ended == "replaced" ? "holders changed" : "gone"
                 let by = interval.goneBy.map { ", \(how) by \(style.time($0))" } ?? ""
                 lines.append("  last seen \(style.time(interval.lastSeen))\(by)")
             }
             for holder in interval.processes {
-                let line = "  pid \(holder.pid) \(holder.name) (\(holder.userText)): \(holder.commandText)"
-                lines.append(style.width.map { TextTable.cut(line, to: $0) } ?? line)
+                lines.append("  pid \(holder.pid) \(holder.name) (\(holder.userText)): \(holder.commandText)")
             }
             for socket in interval.unattributed {
                 lines.append("  no readable holder (\(socket.reason)), socket uid \(socket.socketUid)")
             }
         }
-        return lines.joined(separator: "\n")
+        return lines.map { line in style.width.map { TextTable.cut(line, to: $0) } ?? line }.joined(separator: "\n")
     }
 }

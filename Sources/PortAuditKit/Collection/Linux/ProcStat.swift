@@ -11,6 +11,13 @@ struct ProcStat: Equatable {
     /// Clock ticks after boot.
     var startTicks: UInt64
 
+    init(pid: Int32, name: String, ppid: Int32, startTicks: UInt64) {
+        self.pid = pid
+        self.name = name
+        self.ppid = ppid
+        self.startTicks = startTicks
+    }
+
     init?(_ text: String) {
         guard let open = text.firstIndex(of: "("), let close = text.lastIndex(of: ")"), open < close,
               let pid = Int32(text[..<open].trimmingCharacters(in: .whitespaces))
