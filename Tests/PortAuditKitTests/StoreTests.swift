@@ -1,0 +1,217 @@
+import Foundation
+import GRDB
+import Testing
+@testable import PortAuditKit
+
+/// The store's schema, its refusals, and the command line's handling of bad input.
+@Suite struct StoreTests {
+    @Test func binaryCarriesExactlyTheMigrationsDirectory() throws {
+        let directory = repositoryRoot.appendingPathComponent("Migrations")
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+            .filter { $0.hasSuffix(".sql") }.sorted()
+        #expect(!files.isEmpty)
+        #expect(Schema.migrations.map { $0.name + ".sql" } == files)
+        for migration in Schema.migrations {
+            let text = try String(contentsOf: directory.appendingPathComponent(migration.name + ".sql"), encoding: .utf8)
+            #expect(migration.sql == text, "embedded \(migration.name) differs from the file")
+        }
+        for file in files { #expect(file.range(of: #"^\d{4}_[a-z0-9_]+\.sql$"#, options: .regularExpression) != nil, "\(file)") }
+    }
+
+    @Test func binaryCopiedAloneCreatesAndMigratesAStore() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let binary = directory.file("portaudit")
+        try FileManager.default.copyItem(atPath: portauditBinary, toPath: binary)
+        let db = directory.file("nested/dir/store.db")
+        let result = try run(binary, ["snapshot", "--db", db])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.hasPrefix("snapshot 1: "))
+        let applied = try DatabaseQueue(path: db).read { db in
+            try String.fetchAll(db, sql: "SELECT name FROM schema_migration ORDER BY name")
+        }
+        #expect(applied == Schema.migrations.map(\.name))
+        let mode = try DatabaseQueue(path: db).read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
+        #expect(mode == "wal")
+        let attributes = try FileManager.default.attributesOfItem(atPath: db)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        let dirAttributes = try FileManager.default.attributesOfItem(atPath: directory.file("nested/dir"))
+        #expect((dirAttributes[.posixPermissions] as? Int) == 0o700)
+    }
+
+    @Test func defaultLocationFollowsUserAndEnvironment() {
+        #expect(StoreLocation.defaultPath(environment: [:], isRoot: true) == "/var/lib/portaudit/portaudit.db")
+        #expect(StoreLocation.defaultPath(environment: ["HOME": "/home/a"], isRoot: false) == "/home/a/.local/state/portaudit/portaudit.db")
+        #expect(StoreLocation.defaultPath(environment: ["HOME": "/home/a", "XDG_STATE_HOME": "/x"], isRoot: false) == "/x/portaudit/portaudit.db")
+        #expect(StoreLocation.defaultPath(environment: ["PORTAUDIT_DB": "/s.db"], isRoot: true) == "/s.db")
+    }
+
+    @Test func portauditDBVariableChoosesTheStore() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        var environment = ProcessInfo.processInfo.environment
+        environment["PORTAUDIT_DB"] = directory.file("env.db")
+        #expect(try portaudit("snapshot", "--quiet", environment: environment).status == 0)
+        #expect(FileManager.default.fileExists(atPath: directory.file("env.db")))
+    }
+
+    /// A store written by a future portaudit: refused, and not one byte changes.
+    @Test func newerSchemaIsRefusedUnchanged() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let db = directory.file("store.db")
+        try #require(try portaudit("snapshot", "--db", db, "--quiet").status == 0)
+        try DatabaseQueue(path: db).write { db in
+            try db.execute(sql: "INSERT INTO schema_migration (name, applied_at) VALUES ('9999_from_the_future', 0)")
+        }
+        let before = try storeBytes(db)
+        for arguments in [["snapshot"], ["history", "22"]] {
+            let result = try run(portauditBinary, arguments + ["--db", db])
+            #expect(result.status != 0)
+            #expect(result.stderr.contains("newer portaudit"), "\(result.stderr)")
+            #expect(result.stderr.contains("9999_from_the_future"))
+            #expect(result.stderr.split(separator: "\n").count == 1)
+        }
+        #expect(try storeBytes(db) == before)
+    }
+
+    @Test func damagedStoreIsRefusedUnchanged() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let db = directory.file("store.db")
+        let garbage = Data((0..<8192).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) })
+        try garbage.write(to: URL(fileURLWithPath: db))
+        for arguments in [["snapshot"], ["history", "22"]] {
+            let result = try run(portauditBinary, arguments + ["--db", db])
+            #expect(result.status != 0)
+            #expect(result.stderr.contains("damaged or not a database"), "\(result.stderr)")
+            #expect(result.stderr.split(separator: "\n").count == 1)
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: db)) == garbage)
+    }
+
+    @Test func truncatedStoreIsRefused() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let db = directory.file("store.db")
+        try #require(try portaudit("snapshot", "--db", db, "--quiet").status == 0)
+        // Keep the header, lose the rest: a crash of the disk, not of portaudit.
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: db))
+        try handle.truncate(atOffset: 1024)
+        try handle.close()
+        try? FileManager.default.removeItem(atPath: db + "-wal")
+        try? FileManager.default.removeItem(atPath: db + "-shm")
+        let result = try portaudit("history", "22", "--db", db)
+        #expect(result.status != 0)
+        #expect(result.stderr.hasPrefix("portaudit: "))
+    }
+
+    @Test func foreignDatabaseIsNotTouched() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let db = directory.file("other.db")
+        try DatabaseQueue(path: db).write { db in try db.execute(sql: "CREATE TABLE accounts (id INTEGER PRIMARY KEY)") }
+        let before = try storeBytes(db)
+        let result = try portaudit("snapshot", "--db", db)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("not a portaudit store"))
+        #expect(try storeBytes(db) == before)
+    }
+
+    @Test func lockedStoreTimesOutWithoutLosingAnything() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let db = directory.file("store.db")
+        try #require(try portaudit("snapshot", "--db", db, "--quiet").status == 0)
+        // Another process holds the write lock, as a slow snapshot would.
+        let marker = directory.file("locked")
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        holder.arguments = ["python3", "-c", """
+            import sqlite3, sys, time
+            c = sqlite3.connect(sys.argv[1], isolation_level=None)
+            c.execute("BEGIN IMMEDIATE")
+            open(sys.argv[2], "w").close()
+            time.sleep(3)
+            c.execute("ROLLBACK")
+            """, db, marker]
+        try holder.run()
+        while !FileManager.default.fileExists(atPath: marker) { usleep(10_000) }
+        let started = Date()
+        let result = try portaudit("snapshot", "--db", db, "--lock-timeout", "0.5")
+        let waited = Date().timeIntervalSince(started)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("locked by another writer"), "\(result.stderr)")
+        #expect(waited >= 0.4, "it should have waited for the lock")
+        // A reader is not blocked by the writer (WAL).
+        #expect(try portaudit("history", "22", "--db", db).status == 0)
+        holder.waitUntilExit()
+        // Once the lock is gone, a snapshot with the default timeout goes through.
+        #expect(try portaudit("snapshot", "--db", db, "--quiet").status == 0)
+        let count = try DatabaseQueue(path: db).read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM snapshot") }
+        #expect(count == 2)
+    }
+
+    @Test func historyWithoutAStoreSaysSo() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let result = try portaudit("history", "22", "--db", directory.file("absent.db"))
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("no store at"))
+        #expect(!FileManager.default.fileExists(atPath: directory.file("absent.db")))
+    }
+
+    @Test func portNeverSeenExitsZeroWithItsRegistration() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let db = directory.file("store.db")
+        try #require(try portaudit("snapshot", "--db", db, "--quiet").status == 0)
+        let table = try portaudit("history", "1328", "--db", db)
+        #expect(table.status == 0)
+        #expect(table.stdout.contains("ewall"))
+        #expect(table.stdout.contains("Never seen listening"))
+        let json = try #require(try parseJSON(try portaudit("history", "1328", "--db", db, "--format", "json").stdout) as? [String: Any])
+        #expect(json["first_seen"] is NSNull)
+        #expect((json["intervals"] as? [Any])?.isEmpty == true)
+        let registration = try #require(json["registration"] as? [String: Any])
+        #expect(registration["range"] as? String == "registered")
+        #expect((registration["services"] as? [[String: Any]])?.first?["service"] as? String == "ewall")
+    }
+
+    @Test(arguments: [
+        (["history", "0"], "1 to 65535"),
+        (["history", "65536"], "1 to 65535"),
+        (["history", "http-x-no-such"], "service name"),
+        (["history", "22/sctp"], "tcp or udp"),
+        (["history", "22", "--format", "xml"], "xml"),
+        (["now", "--format", "yaml"], "yaml"),
+        (["snapshot", "--lock-timeout", "-1"], "lock-timeout"),
+    ])
+    func badInputIsOneClearLine(arguments: [String], mention: String) throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let result = try run(portauditBinary, arguments + ["--db", directory.file("s.db")])
+        #expect(result.status != 0)
+        #expect(result.stdout.isEmpty)
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "\(result.stderr)")
+        #expect(result.stderr.hasPrefix("portaudit: "))
+        #expect(result.stderr.contains(mention), "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: directory.file("s.db")))
+    }
+}
+
+extension StoreTests {
+    @Test func unknownCommandIsOneClearLine() throws {
+        let result = try portaudit("bogus")
+        #expect(result.status != 0)
+        #expect(result.stderr.hasPrefix("portaudit: "))
+        #expect(result.stderr.contains("bogus"))
+        #expect(result.stderr.split(separator: "\n").count == 1)
+    }
+}
+
+/// The main file and its WAL: together they are what a store holds.
+func storeBytes(_ path: String) throws -> [Data] {
+    try [path, path + "-wal"].map { FileManager.default.fileExists(atPath: $0) ? try Data(contentsOf: URL(fileURLWithPath: $0)) : Data() }
+}
