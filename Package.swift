@@ -33,6 +33,8 @@ let package = Package(
             dependencies: [
                 "CLinuxDiag",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // The raw C API, for `portaudit sql`: its own read-only authorizer.
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],
             plugins: ["EmbedResourcesPlugin"]
         ),

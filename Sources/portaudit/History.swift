@@ -4,7 +4,10 @@ import PortAuditKit
 struct History: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Since when a port listens, and which processes held it, from the store.",
-        discussion: "PORT is a number (1328), a service name (ssh), either with /tcp or /udp.")
+        discussion: """
+            PORT is a number (1328), a service name (ssh), either with /tcp or /udp. json is one \
+            document with every interval; jsonl and csv give one flat row per holder of each interval.
+            """)
 
     @Argument(help: "The port: 1328, 1328/tcp, ssh, ssh/udp.")
     var port: String
@@ -13,14 +16,15 @@ struct History: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let spec: PortSpec
-        do { spec = try PortSpec(parsing: port) } catch let error as PortSpec.Invalid {
-            throw ValidationError(error.description)
+        guard let spec = try parsePorts(port) else { return }
+        if spec.isRange {
+            throw ValidationError("history takes one port, not the range '\(port)'; `portaudit ports --all --port \(port)` lists a range")
         }
         let history = try store.open(.readOnly).history(port: spec.port, proto: spec.proto)
         switch output.format {
         case .table: print(ListenerText.history(history, style: output.style))
         case .json: print(try JSONOutput.encode(history))
+        case .jsonl, .csv: output.emit(history.records, columns: [], empty: "")
         }
     }
 }

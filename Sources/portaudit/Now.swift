@@ -3,7 +3,8 @@ import PortAuditKit
 
 struct Now: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print what listens now, with every process holding each socket; stores nothing.")
+        abstract: "Print what listens now, with every process holding each socket; stores nothing.",
+        discussion: "json is an array of listeners, each with its processes; jsonl and csv give one flat row per holder.")
 
     @OptionGroup var output: OutputOptions
     @OptionGroup var sourceOptions: SourceOptions
@@ -13,6 +14,7 @@ struct Now: ParsableCommand {
         switch output.format {
         case .table: print(ListenerText.now(listeners, style: output.style))
         case .json: print(try JSONOutput.encode(listeners))
+        case .jsonl, .csv: output.emit(CurrentListener.records(listeners), columns: [], empty: "")
         }
     }
 }

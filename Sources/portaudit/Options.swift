@@ -23,20 +23,79 @@ struct StoreOptions: ParsableArguments {
 }
 
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
-    case table, json
+    case table, json, jsonl, csv
 }
 
+/// How every row-printing command writes: one format machinery for all of them.
 struct OutputOptions: ParsableArguments {
-    @Option(name: .long, help: "Output format: table or json.")
+    @Option(name: .long, help: "Output format: table, json (an array), jsonl (one object per line) or csv (with a header).")
     var format: OutputFormat = .table
 
-    @Flag(name: .long, help: "Show times in UTC instead of the local time zone.")
+    @Flag(name: .long, help: "Show times in UTC instead of the local time zone, and read times given without an offset as UTC.")
     var utc = false
 
-    @Flag(name: .long, help: "Do not cut wide columns to the terminal width.")
+    @Flag(name: .long, help: "Do not cut wide columns to 80 columns.")
     var wide = false
 
     var style: TextStyle { TextStyle(width: wide ? nil : 80, utc: utc) }
+
+    /// The zone times are shown in, and read in when typed without an offset.
+    var timeZone: TimeZone { utc ? TimeZone(identifier: "UTC")! : .current }
+
+    /// Colour only for a person at a terminal, and never when NO_COLOR is set (no-color.org).
+    var colour: Bool {
+        isatty(STDOUT_FILENO) == 1 && (ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
+    }
+
+    /// Prints rows in the chosen format; `empty` is the table's text when there are none.
+    func emit(_ records: RecordTable, columns: [TableColumn], empty: String, footer: String? = nil) {
+        switch format {
+        case .table:
+            if records.rows.isEmpty {
+                print(empty)
+            } else {
+                print(records.renderTable(columns, style: style, colour: colour))
+                if let footer { print(footer) }
+            }
+        case .json: print(RecordOutput.json(records))
+        case .jsonl: if !records.rows.isEmpty { print(RecordOutput.jsonLines(records)) }
+        case .csv: print(RecordOutput.csv(records))
+        }
+    }
+
+    /// Reads a time option; a bad one is one clear line.
+    func time(_ text: String?, option: String, now: Date) throws -> Date? {
+        guard let text else { return nil }
+        do { return try TimeExpression.parse(text, now: now, timeZone: timeZone) } catch let error as TimeExpression.Invalid {
+            throw ValidationError("\(option): \(error.description)")
+        }
+    }
+}
+
+/// --since and --until.
+struct WindowOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("From this time on: 2026-11-26, 2026-11-26T10:05, 30m, 12h, 7d, 2w, today, yesterday.", valueName: "time"))
+    var since: String?
+
+    @Option(name: .long, help: ArgumentHelp("Up to this time (same forms as --since).", valueName: "time"))
+    var until: String?
+
+    func window(_ output: OutputOptions, now: Date = Date()) throws -> TimeWindow {
+        let window = TimeWindow(since: try output.time(since, option: "--since", now: now),
+                                until: try output.time(until, option: "--until", now: now))
+        if let since = window.since, let until = window.until, since > until {
+            throw ValidationError("--since \(self.since!) is after --until \(self.until!)")
+        }
+        return window
+    }
+}
+
+/// A port option or argument read with the registry; a bad one is one clear line.
+func parsePorts(_ text: String?) throws -> PortSpec? {
+    guard let text else { return nil }
+    do { return try PortSpec(parsing: text) } catch let error as PortSpec.Invalid {
+        throw ValidationError(error.description)
+    }
 }
 
 /// How sockets are enumerated; hidden, for tests and diagnosis.

@@ -9,9 +9,10 @@ struct PortAudit: ParsableCommand {
         abstract: "Keep the history of every port this machine listens on, and answer from it.",
         discussion: """
             `portaudit snapshot` (run by cron) records the listening TCP and UDP sockets and the \
-            processes holding them; `portaudit history PORT` tells since when a port listens and who held it.
+            processes holding them; `portaudit history PORT` tells since when a port listens and who held it; \
+            changes, ports, process and usage answer the other questions, and sql anything else.
             """,
-        subcommands: [Snapshot.self, Now.self, History.self]
+        subcommands: [Snapshot.self, Now.self, History.self, Changes.self, Ports.self, ProcessCommand.self, Usage.self, SQL.self]
     )
 
     /// Like ArgumentParser's own main, but an error is one line on stderr, without the

@@ -88,14 +88,17 @@ public struct ListeningSocket: Hashable, Sendable {
     public var holders: [SocketHolder]
     /// Why `holders` is empty, when it is.
     public var unattributedReason: String?
+    /// For TCP, connections waiting to be accepted; 0 for UDP.
+    public var acceptQueue: UInt32
 
     public init(key: ListenerKey, inode: UInt64, uid: UInt32, holders: [SocketHolder] = [],
-                unattributedReason: String? = nil) {
+                unattributedReason: String? = nil, acceptQueue: UInt32 = 0) {
         self.key = key
         self.inode = inode
         self.uid = uid
         self.holders = holders
         self.unattributedReason = unattributedReason
+        self.acceptQueue = acceptQueue
     }
 }
 
@@ -125,6 +128,9 @@ public struct Observation: Sendable {
     public var errors: [String]
     /// The kernel name of each holder, as seen during the walk.
     public var processNames: [ProcessIdentity: String]
+    /// Established TCP connections per listening TCP listener; nil when they could not be
+    /// counted, so that no usage is recorded rather than a wrong zero.
+    public var connections: [ListenerKey: Int]?
 
     public init(host: HostIdentity, netnsInode: UInt64, asRoot: Bool, source: String,
                 sockets: [ListeningSocket], errors: [String], processNames: [ProcessIdentity: String] = [:]) {

@@ -1,14 +1,27 @@
 import Foundation
 
-/// A port as people type it: 1328, 1328/tcp, ssh, ssh/udp.
+/// A port as people type it: 1328, 1328/tcp, ssh, ssh/udp, or a range 8000-8100[/tcp].
 public struct PortSpec: Equatable, Sendable, CustomStringConvertible {
+    /// The port, or the first port of a range.
     public var port: UInt16
+    /// The last port of a range; equal to `port` for a single port.
+    public var lastPort: UInt16
     public var proto: TransportProtocol?
 
     public init(port: UInt16, proto: TransportProtocol? = nil) {
         self.port = port
+        self.lastPort = port
         self.proto = proto
     }
+
+    public init(ports: ClosedRange<UInt16>, proto: TransportProtocol? = nil) {
+        self.port = ports.lowerBound
+        self.lastPort = ports.upperBound
+        self.proto = proto
+    }
+
+    public var ports: ClosedRange<UInt16> { port...lastPort }
+    public var isRange: Bool { lastPort != port }
 
     public struct Invalid: Error, CustomStringConvertible {
         public var description: String
@@ -26,16 +39,25 @@ public struct PortSpec: Equatable, Sendable, CustomStringConvertible {
             body = body[..<slash]
         }
         if let number = Int(body) {
-            guard (1...65535).contains(number) else {
-                throw Invalid(description: "invalid port '\(text)': a port is a number from 1 to 65535")
+            self.init(port: try Self.number(number, in: text), proto: proto)
+            return
+        }
+        // 8000-8100: two numbers. A service name may hold a dash too (http-alt), so only
+        // digits on both sides make a range.
+        let halves = body.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+        if halves.count == 2, halves.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }) {
+            let first = try Self.number(Int(halves[0]) ?? Int.max, in: text)
+            let last = try Self.number(Int(halves[1]) ?? Int.max, in: text)
+            guard first <= last else {
+                throw Invalid(description: "invalid port range '\(text)': the first port must not be above the last")
             }
-            self.init(port: UInt16(number), proto: proto)
+            self.init(ports: first...last, proto: proto)
             return
         }
         let named = ServiceRegistry.ports(named: String(body)).filter { proto == nil || $0.proto == proto }
         guard !body.isEmpty, body.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }),
               let first = named.first else {
-            throw Invalid(description: "invalid port '\(text)': expected a number from 1 to 65535 or an IANA service name, optionally followed by /tcp or /udp")
+            throw Invalid(description: "invalid port '\(text)': expected a number from 1 to 65535, a range such as 8000-8100, or an IANA service name, optionally followed by /tcp or /udp")
         }
         let distinct = Set(named.map(\.port))
         guard distinct.count == 1 else {
@@ -45,5 +67,19 @@ public struct PortSpec: Equatable, Sendable, CustomStringConvertible {
         self.init(port: first.port, proto: proto)
     }
 
-    public var description: String { proto.map { "\(port)/\($0.rawValue)" } ?? "\(port)" }
+    private static func number(_ number: Int, in text: String) throws -> UInt16 {
+        guard (1...65535).contains(number) else {
+            throw Invalid(description: "invalid port '\(text)': a port is a number from 1 to 65535")
+        }
+        return UInt16(number)
+    }
+
+    public func matches(port: UInt16, proto: TransportProtocol) -> Bool {
+        ports.contains(port) && (self.proto == nil || self.proto == proto)
+    }
+
+    public var description: String {
+        let ports = isRange ? "\(port)-\(lastPort)" : "\(port)"
+        return proto.map { "\(ports)/\($0.rawValue)" } ?? ports
+    }
 }

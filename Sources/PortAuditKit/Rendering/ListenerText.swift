@@ -11,7 +11,7 @@ public struct TextStyle: Sendable {
         self.utc = utc
     }
 
-    func time(_ date: Date) -> String { Timestamp.human(date, utc: utc) }
+    public func time(_ date: Date) -> String { Timestamp.human(date, utc: utc) }
 }
 
 enum Endpoint {

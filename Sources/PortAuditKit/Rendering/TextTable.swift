@@ -14,13 +14,18 @@ public struct TextTable {
 
     public var columns: [Column]
     public var rows: [[String]] = []
+    /// ANSI SGR codes per cell ("31" for red), applied only when rendering with colour.
+    public var styles: [[String?]] = []
 
     public init(_ columns: [Column]) { self.columns = columns }
 
-    public mutating func append(_ row: [String]) { rows.append(row) }
+    public mutating func append(_ row: [String], styles: [String?]? = nil) {
+        rows.append(row)
+        self.styles.append(styles ?? Array(repeating: nil, count: row.count))
+    }
 
     /// The table as lines; `width` nil means never cut.
-    public func render(width: Int?) -> String {
+    public func render(width: Int?, colour: Bool = false) -> String {
         var widths = columns.indices.map { i in
             rows.reduce(columns[i].header.count) { max($0, $1[i].count) }
         }
@@ -33,19 +38,41 @@ public struct TextTable {
                     excess -= cut
                 }
             }
+            // Still too wide: the widest other columns give way, down to their header, then
+            // (many columns, as `sql` can give) down to 3 with the header cut too.
+            for floor in [{ (i: Int) in max(columns[i].header.count, 4) }, { (_: Int) in 3 }] {
+                while excess > 0 {
+                    guard let i = columns.indices.filter({ widths[$0] > floor($0) })
+                        .max(by: { widths[$0] < widths[$1] }) else { break }
+                    widths[i] -= 1
+                    excess -= 1
+                }
+            }
         }
-        func line(_ cells: [String]) -> String {
+        // Escape codes go around the cut, padded text so that they take no width.
+        func line(_ cells: [String], _ codes: [String?]) -> String {
             var out = ""
             for (i, cell) in cells.enumerated() {
-                let text = Self.cut(cell, to: widths[i])
+                var text = Self.cut(cell, to: widths[i])
                 let pad = String(repeating: " ", count: widths[i] - text.count)
+                if colour, let code = codes[i] { text = "\u{1B}[\(code)m\(text)\u{1B}[0m" }
                 let last = i == cells.count - 1
                 out += columns[i].alignRight ? pad + text : (last ? text : text + pad)
                 if !last { out += "  " }
             }
             return out
         }
-        return ([line(columns.map(\.header))] + rows.map(line)).joined(separator: "\n")
+        let header = line(columns.map(\.header), columns.map { _ in colour ? "1" : nil })
+        let lines = [header] + zip(rows, styles).map(line)
+        guard let width, lines.contains(where: { Self.visibleCount($0) > width }) else { return lines.joined(separator: "\n") }
+        // More columns than the width holds even at 3 each: cut the lines, without colour.
+        return ([line(columns.map(\.header), columns.map { _ in nil })] + rows.map { line($0, $0.map { _ in nil }) })
+            .map { Self.cut($0, to: width) }.joined(separator: "\n")
+    }
+
+    /// Characters a terminal shows, not counting ANSI colour codes.
+    static func visibleCount(_ text: String) -> Int {
+        text.replacingOccurrences(of: "\u{1B}\\[[0-9;]*m", with: "", options: .regularExpression).count
     }
 
     public static func cut(_ text: String, to width: Int) -> String {

@@ -23,7 +23,9 @@ extension Store {
         let started = clock()
         let observation = try source.observe()
         return try write { db in
-            try SnapshotWriter(db: db, observation: observation, source: source, started: started, clock: clock).run()
+            let summary = try SnapshotWriter(db: db, observation: observation, source: source, started: started, clock: clock).run()
+            try UsageWriter(db: db, observation: observation, snapshotID: summary.id).run()
+            return summary
         }
     }
 }

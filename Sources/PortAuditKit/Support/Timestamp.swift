@@ -10,9 +10,22 @@ public enum Timestamp {
         Date(timeIntervalSince1970: Double(milliseconds) / 1000)
     }
 
-    /// 2026-11-26T10:05:00.123Z
+    /// 2026-11-26T10:05:00.123Z. The milliseconds are printed from the rounded integer:
+    /// formatting the Double directly truncates, and can print .787 for a stored .788.
     public static func iso(_ date: Date) -> String {
-        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        let ms = milliseconds(date)
+        let seconds = ms >= 0 ? ms / 1000 : (ms - 999) / 1000
+        let whole = Date(timeIntervalSince1970: Double(seconds)).formatted(Date.ISO8601FormatStyle())
+        return String(whole.dropLast()) + String(format: ".%03dZ", Int(ms - seconds * 1000))
+    }
+
+    /// Reads what `iso` writes (and the store's views), to the millisecond; nil otherwise.
+    public static func parseISO(_ text: String?) -> Date? {
+        guard let text, text.hasSuffix("Z"), let dot = text.lastIndex(of: "."),
+              let fraction = Int(text[text.index(after: dot)..<text.index(before: text.endIndex)]),
+              text.distance(from: dot, to: text.endIndex) == 5,
+              let whole = try? Date.ISO8601FormatStyle().parse(String(text[..<dot]) + "Z") else { return nil }
+        return date(milliseconds: milliseconds(whole) + Int64(fraction))
     }
 
     /// 2026-11-26 10:05:00, in UTC or in the local time zone.

@@ -61,10 +61,13 @@ public struct LinuxListenerSource: ListenerSource {
                 }
             }
             return ListeningSocket(key: socket.key, inode: socket.inode, uid: socket.uid,
-                                   holders: holders, unattributedReason: reason)
+                                   holders: holders, unattributedReason: reason,
+                                   acceptQueue: socket.key.proto == .tcp ? socket.receiveQueue : 0)
         }
-        return Observation(host: Self.host(), netnsInode: Self.netnsInode(), asRoot: geteuid() == 0,
-                           source: source, sockets: sockets, errors: errors, processNames: names)
+        var observation = Observation(host: Self.host(), netnsInode: Self.netnsInode(), asRoot: geteuid() == 0,
+                                      source: source, sockets: sockets, errors: errors, processNames: names)
+        if enumeration != .procfs { observation.connections = ConnectionCounter.count(listeners: sockets.map(\.key)) }
+        return observation
     }
 
     private func enumerate(errors: inout [String]) throws -> ([RawSocket], String) {

@@ -12,8 +12,9 @@ struct SockDiag {
         var description: String { "sock_diag \(table): \(ProcFiles.errorDescription(code))" }
     }
 
-    /// The listening sockets of one table.
-    static func dump(_ table: SocketTable) throws -> [RawSocket] {
+    /// The listening sockets of one table, or the sockets in the kernel `states` (a mask of
+    /// 1 << state) when given.
+    static func dump(_ table: SocketTable, states: UInt32? = nil) throws -> [RawSocket] {
         let fd = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), NETLINK_SOCK_DIAG)
         guard fd >= 0 else { throw Failure(table: table, code: errno) }
         defer { close(fd) }
@@ -25,7 +26,7 @@ struct SockDiag {
         message.header.nlmsg_seq = 1
         message.request.sdiag_family = UInt8(table.ipv6 ? AF_INET6 : AF_INET)
         message.request.sdiag_protocol = UInt8(table.proto == .tcp ? IPPROTO_TCP : IPPROTO_UDP)
-        message.request.idiag_states = 1 << UInt32(table.listeningState)
+        message.request.idiag_states = states ?? 1 << UInt32(table.listeningState)
 
         var kernel = sockaddr_nl()
         kernel.nl_family = sa_family_t(AF_NETLINK)

@@ -1,0 +1,44 @@
+import GRDB
+
+/// Stores how busy each TCP listener is (established connections, accept queue), only
+/// where a value differs from the listener's previous row: an unchanged machine adds none.
+struct UsageWriter {
+    let db: Database
+    let observation: Observation
+    let snapshotID: Int64
+
+    func run() throws {
+        guard let connections = observation.connections else { return }
+        var queues: [ListenerKey: Int] = [:]
+        for socket in observation.sockets where socket.key.proto == .tcp {
+            queues[socket.key, default: 0] += Int(socket.acceptQueue)
+        }
+        guard !queues.isEmpty,
+              let netnsID = try Int64.fetchOne(db, sql: "SELECT netns_id FROM snapshot WHERE id = ?", arguments: [snapshotID])
+        else { return }
+
+        // The latest values of every TCP listener of this namespace (no row means 0 and 0).
+        var previous: [ListenerKey: (id: Int64, connections: Int, queue: Int)] = [:]
+        let rows = try Row.fetchCursor(db, sql: """
+            SELECT l.id, l.address, l.port, l.interface, u.connections, u.accept_queue
+            FROM listener l
+            LEFT JOIN listener_usage u ON u.listener_id = l.id
+                 AND u.snapshot_id = (SELECT max(snapshot_id) FROM listener_usage WHERE listener_id = l.id)
+            WHERE l.netns_id = ? AND l.protocol = 'tcp'
+            """, arguments: [netnsID])
+        while let row = try rows.next() {
+            let key = ListenerKey(proto: .tcp, address: row[1], port: UInt16(row[2] as Int), interface: row[3])
+            previous[key] = (row[0], row[4] ?? 0, row[5] ?? 0)
+        }
+        let insert = try db.cachedStatement(sql: """
+            INSERT INTO listener_usage (listener_id, snapshot_id, connections, accept_queue) VALUES (?, ?, ?, ?)
+            """)
+        for (key, queue) in queues {
+            guard let before = previous[key] else { continue }
+            let count = connections[key] ?? 0
+            if count != before.connections || queue != before.queue {
+                try insert.execute(arguments: [before.id, snapshotID, count, queue])
+            }
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import ArgumentParser
+import Foundation
+import PortAuditKit
+
+struct Ports: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "One row per listener ever seen: first and last seen, main holder, IANA name and range.",
+        discussion: """
+            By default the listeners of the latest snapshot; --since T those seen since T; --all every \
+            one; --new those first seen in the window (after a snapshot that did not see them; --since \
+            defaults to 24h). A port with no registered IANA service, or in the dynamic range \
+            (49152-65535), is marked worth a look; --unregistered keeps only those.
+            """)
+
+    @Option(name: .long, help: ArgumentHelp("Listeners seen from this time on (same forms as for changes).", valueName: "time"))
+    var since: String?
+
+    @Flag(name: .long, help: "Only listeners first seen since --since (default 24h).")
+    var new = false
+
+    @Flag(name: .long, help: "Every listener ever seen, not only those listening now.")
+    var all = false
+
+    @Flag(name: .long, help: "Only ports worth a look: no registered service, or in the dynamic range.")
+    var unregistered = false
+
+    @Option(name: .long, help: ArgumentHelp("Only this port, range or service: 22, 8000-8100/tcp, ssh.", valueName: "port"))
+    var port: String?
+
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        if all && (new || since != nil) { throw ValidationError("--all lists every listener; it does not go with --new or --since") }
+    }
+
+    func run() throws {
+        let now = Date()
+        let since = try output.time(since, option: "--since", now: now)
+        let scope: PortsFilter.Scope
+        if new {
+            scope = .newSince(since ?? now.addingTimeInterval(-86400))
+        } else if let since {
+            scope = .seenSince(since)
+        } else {
+            scope = all ? .all : .listeningNow
+        }
+        let filter = PortsFilter(scope: scope, worthALookOnly: unregistered, ports: try parsePorts(port))
+        let rows = try store.open(.readOnly).ports(filter)
+        output.emit(rows, columns: Self.columns, empty: "no listener matches")
+    }
+
+    static let columns: [TableColumn] = [
+        TableColumn.endpoint,
+        TableColumn.time("first_seen", "FIRST SEEN"),
+        TableColumn.time("last_seen", "LAST SEEN", orNowWhen: "listening"),
+        TableColumn("main_holder", "HOLDER", flexible: true) { field, _ in
+            let main = field("main_holder").plainText
+            let count = Int(field("holder_count").plainText) ?? 0
+            return main.isEmpty ? "-" : (count > 1 ? "\(main) (\(count) processes)" : main)
+        },
+        TableColumn("service", "SERVICE", flexible: true),
+        TableColumn("look_reason", "LOOK", flexible: true, colour: { $0 == .null ? nil : .yellow }),
+    ]
+}

@@ -1,0 +1,37 @@
+import ArgumentParser
+import Foundation
+import PortAuditKit
+
+struct ProcessCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "process",
+        abstract: "Every port a program has held over time, with the stretches it held each.",
+        discussion: """
+            NAME is the kernel's process name (nginx) or the file name or path of its executable; \
+            a number is a pid (of any boot in the store).
+            """)
+
+    @Argument(help: "A process name, an executable, or a pid.")
+    var process: String
+
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        let selector: ProcessSelector
+        do { selector = try ProcessSelector(parsing: process) } catch let error as PortSpec.Invalid {
+            throw ValidationError(error.description)
+        }
+        let rows = try store.open(.readOnly).processHistory(selector)
+        output.emit(rows, columns: Self.columns, empty: "no process matching '\(process)' has held a listening socket")
+    }
+
+    static let columns: [TableColumn] = [
+        TableColumn("pid", "PID", alignRight: true),
+        TableColumn("process", "PROCESS"),
+        TableColumn.endpoint,
+        TableColumn.time("first_seen", "FIRST SEEN"),
+        TableColumn.time("last_seen", "LAST SEEN", orNowWhen: "listening"),
+        TableColumn("cmdline", "COMMAND", flexible: true),
+    ]
+}

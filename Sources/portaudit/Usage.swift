@@ -1,0 +1,59 @@
+import ArgumentParser
+import Foundation
+import PortAuditKit
+
+extension UsagePeriod: ExpressibleByArgument {}
+
+struct Usage: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "How listening changed over time: per period listeners, opened, closed, processes, connections.",
+        discussion: """
+            Connections are the established TCP connections of the listeners and the accept queue \
+            their waiting connections, at the snapshots of each period (max over the period, and the \
+            mean for connections). Periods start at local midnight (UTC with --utc); weeks on Monday. \
+            --since defaults to 24h for --by hour, 30d for day, 12w for week.
+            """)
+
+    @Option(name: .long, help: ArgumentHelp("From this time on (same forms as for changes).", valueName: "time"))
+    var since: String?
+
+    @Option(name: .long, help: "Period: hour, day or week.")
+    var by: UsagePeriod = .day
+
+    @Option(name: .long, help: ArgumentHelp("Only this port, range or service: 22, 8000-8100/tcp, ssh.", valueName: "port"))
+    var port: String?
+
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        let now = Date()
+        let since = try output.time(since, option: "--since", now: now) ?? now.addingTimeInterval(-by.defaultSpan)
+        let ports = try parsePorts(port)
+        let rows = try store.open(.readOnly).usage(since: since, until: now, by: by, ports: ports, timeZone: output.timeZone)
+        let top = rows.rows.indices.compactMap { row -> Double? in
+            if case .int(let v) = rows.value(row, "connections_max") { return Double(v) }
+            return nil
+        }.max() ?? 0
+        let period = by
+        let columns: [TableColumn] = [
+            TableColumn("period_start", "PERIOD") { field, style in
+                guard case .time(let date) = field("period_start") else { return "-" }
+                let text = style.time(date)
+                return period == .hour ? String(text.prefix(16)) : String(text.prefix(10))
+            },
+            TableColumn("snapshots", "SNAPS", alignRight: true),
+            TableColumn("listeners", "LISTEN", alignRight: true),
+            TableColumn("opened", "OPEN", alignRight: true, colour: { $0 == .int(0) ? nil : .green }),
+            TableColumn("closed", "CLOSE", alignRight: true, colour: { $0 == .int(0) ? nil : .red }),
+            TableColumn("processes", "PROCS", alignRight: true),
+            TableColumn("connections_max", "CONNS", alignRight: true),
+            TableColumn("accept_queue_max", "QUEUE", alignRight: true),
+            TableColumn("connections_max", "CHART", flexible: true, compose: { field, _ in
+                guard case .int(let v) = field("connections_max") else { return "" }
+                return UsageChart.bar(Double(v), top: top, width: 20)
+            }, colour: { _ in .cyan }),
+        ]
+        output.emit(rows, columns: columns, empty: "no periods", footer: UsageChart.render(rows, width: output.style.width))
+    }
+}

@@ -1,0 +1,154 @@
+import Foundation
+import Testing
+@testable import PortAuditKit
+
+/// Times, ports and formats as people type and read them.
+@Suite struct InputAndFormatTests {
+    let utc = TimeZone(identifier: "UTC")!
+    let now = Timestamp.parseISO("2026-11-26T15:30:00.000Z")!
+
+    func iso(_ text: String, zone: TimeZone? = nil) throws -> String {
+        Timestamp.iso(try TimeExpression.parse(text, now: now, timeZone: zone ?? utc))
+    }
+
+    @Test func timesInEveryForm() throws {
+        #expect(try iso("2026-11-20") == "2026-11-20T00:00:00.000Z")
+        #expect(try iso("2026-11-20T10:05") == "2026-11-20T10:05:00.000Z")
+        #expect(try iso("2026-11-20 10:05:30") == "2026-11-20T10:05:30.000Z")
+        #expect(try iso("2026-11-20T10:05:30.250Z") == "2026-11-20T10:05:30.250Z")
+        #expect(try iso("2026-11-20T10:05:30+01:00") == "2026-11-20T09:05:30.000Z")
+        #expect(try iso("2026-11-20T10:05-0230") == "2026-11-20T12:35:00.000Z")
+        #expect(try iso("30m") == "2026-11-26T15:00:00.000Z")
+        #expect(try iso("12h") == "2026-11-26T03:30:00.000Z")
+        #expect(try iso("7d") == "2026-11-19T15:30:00.000Z")
+        #expect(try iso("2w") == "2026-11-12T15:30:00.000Z")
+        #expect(try iso("45s") == "2026-11-26T15:29:15.000Z")
+        #expect(try iso("today") == "2026-11-26T00:00:00.000Z")
+        #expect(try iso("Yesterday") == "2026-11-25T00:00:00.000Z")
+        #expect(try iso("now") == "2026-11-26T15:30:00.000Z")
+        // A time without an offset is read in the zone times are shown in.
+        let paris = TimeZone(identifier: "Europe/Paris")!
+        #expect(try iso("2026-11-20T10:05", zone: paris) == "2026-11-20T09:05:00.000Z")
+        #expect(try iso("today", zone: paris) == "2026-11-25T23:00:00.000Z")
+    }
+
+    @Test(arguments: ["", "2026-13-01", "2026-02-30", "2026-11-26T24:00", "2026-11-26T10:61", "26-11-2026",
+                      "7y", "-5m", "+5m", "m", "yesterdayy", "2026-11-26Z", "2026-11-26T10:00+25:00", "10:00"])
+    func badTimesAreRefused(text: String) {
+        #expect(throws: TimeExpression.Invalid.self) { try TimeExpression.parse(text, now: now, timeZone: utc) }
+    }
+
+    @Test func portsRangesAndServices() throws {
+        #expect(try PortSpec(parsing: "8000-8100") == PortSpec(ports: 8000...8100))
+        #expect(try PortSpec(parsing: "8000-8100/udp") == PortSpec(ports: 8000...8100, proto: .udp))
+        #expect(try PortSpec(parsing: "22").isRange == false)
+        #expect(try PortSpec(parsing: "ssh/tcp") == PortSpec(port: 22, proto: .tcp))
+        #expect(try PortSpec(parsing: "ewall") == PortSpec(port: 1328))
+        #expect(try PortSpec(parsing: "80-80") == PortSpec(port: 80))
+        for bad in ["8100-8000", "0-10", "1-65536", "8000-", "-8000", "8000-8100/sctp", "no-such-service-x", "80--90"] {
+            #expect(throws: PortSpec.Invalid.self, "\(bad)") { try PortSpec(parsing: bad) }
+        }
+        let range = try PortSpec(parsing: "8000-8100/tcp")
+        #expect(range.matches(port: 8050, proto: .tcp))
+        #expect(!range.matches(port: 8050, proto: .udp))
+        #expect(!range.matches(port: 8101, proto: .tcp))
+    }
+
+    @Test func csvQuotesWhatNeedsItAndReadsBack() throws {
+        var table = RecordTable(fields: ["text", "number", "flag", "when", "list", "missing"])
+        let when = Timestamp.parseISO("2026-11-26T10:05:00.123Z")!
+        table.append([.text("a, \"quoted\"\nline"), .int(42), .bool(true), .time(when), .list(["x[1]", "y[2]"]), .null])
+        table.append([.text(" padded "), .double(1.5), .bool(false), .null, .list([]), .null])
+        let parsed = try CSVReader.parse(RecordOutput.csv(table))
+        #expect(parsed == [
+            ["text", "number", "flag", "when", "list", "missing"],
+            ["a, \"quoted\"\nline", "42", "true", "2026-11-26T10:05:00.123Z", "x[1], y[2]", ""],
+            [" padded ", "1.5", "false", "", "", ""],
+        ])
+        let json = try #require(try parseJSON(RecordOutput.json(table)) as? [[String: Any]])
+        #expect(json[0]["text"] as? String == "a, \"quoted\"\nline")
+        #expect(json[0]["when"] as? String == "2026-11-26T10:05:00.123Z")
+        #expect(json[0]["missing"] is NSNull)
+        #expect(json[1]["number"] as? Double == 1.5)
+        let lines = RecordOutput.jsonLines(table).split(separator: "\n")
+        #expect(lines.count == 2)
+        for line in lines { #expect((try? parseJSON(String(line))) is [String: Any]) }
+    }
+
+    @Test func tablesFitAndCutWithAnEllipsis() {
+        var table = RecordTable(fields: ["port", "cmdline"])
+        table.append([.int(22), .text(String(repeating: "very-long-argument ", count: 10))])
+        let narrow = table.renderTable([TableColumn("port"), TableColumn("cmdline", flexible: true)], style: TextStyle(width: 80, utc: true))
+        #expect(narrow.split(separator: "\n").allSatisfy { $0.count <= 80 })
+        #expect(narrow.contains("…"))
+        let wide = table.renderTable([TableColumn("port"), TableColumn("cmdline", flexible: true)], style: TextStyle(width: nil, utc: true))
+        #expect(wide.contains(String(repeating: "very-long-argument ", count: 10).trimmingCharacters(in: .whitespaces)))
+        let coloured = table.renderTable([TableColumn("port", colour: { _ in .red }), TableColumn("cmdline", flexible: true)],
+                                         style: TextStyle(width: 80, utc: true), colour: true)
+        #expect(coloured.contains("\u{1B}[31m22\u{1B}[0m"))
+    }
+
+    @Test(arguments: [
+        (["changes", "--since", "2026-13-01"], "invalid time"),
+        (["changes", "--since", "yesterdayy"], "invalid time"),
+        (["changes", "--until", "5x"], "--until"),
+        (["changes", "--since", "today", "--until", "yesterday"], "after --until"),
+        (["ports", "--since", "10:00"], "invalid time"),
+        (["usage", "--since", "2026-02-30"], "invalid time"),
+        (["usage", "--port", "0"], "1 to 65535"),
+        (["usage", "--port", "9000-8000"], "first port"),
+        (["changes", "--port", "70000-70010"], "1 to 65535"),
+        (["ports", "--port", "no-such-service-x"], "service name"),
+        (["ports", "--port", "22/sctp"], "tcp or udp"),
+        (["history", "8000-8100"], "range"),
+        (["usage", "--by", "month"], "month"),
+        (["changes", "--format", "yaml"], "yaml"),
+        (["ports", "--format", "xml"], "xml"),
+        (["sql", "SELECT 1", "--format", "tsv"], "tsv"),
+        (["process", ""], "invalid process"),
+        (["ports", "--all", "--new"], "--all"),
+    ])
+    func badInputIsOneClearLine(arguments: [String], mention: String) throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let result = try run(portauditBinary, arguments + ["--db", directory.file("s.db")])
+        #expect(result.status != 0)
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
+        #expect(result.stderr.hasPrefix("portaudit: "))
+        #expect(result.stderr.contains(mention), "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: directory.file("s.db")))
+    }
+
+    @Test func colourOnlyOnATerminalAndNeverWithNoColor() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/script") else { return }
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let db = directory.file("s.db")
+        try #require(try portaudit("snapshot", "--db", db, "--quiet").status == 0)
+        let command = "\(portauditBinary) changes --db \(db)"
+        var environment = ProcessInfo.processInfo.environment
+        environment.removeValue(forKey: "NO_COLOR")
+        // script(1) gives the command a terminal.
+        let terminal = try run("/usr/bin/script", ["-qec", command, "/dev/null"], environment: environment)
+        #expect(terminal.status == 0)
+        #expect(terminal.stdout.contains("\u{1B}["), "\(terminal.stdout)")
+        environment["NO_COLOR"] = "1"
+        let noColor = try run("/usr/bin/script", ["-qec", command, "/dev/null"], environment: environment)
+        #expect(noColor.status == 0)
+        #expect(!noColor.stdout.contains("\u{1B}["))
+        #expect(noColor.stdout.contains("EVENT"))
+        let pipe = try portaudit("changes", "--db", db)
+        #expect(!pipe.stdout.contains("\u{1B}["))
+    }
+
+    @Test func completionsComeFromTheCommandDefinitions() throws {
+        for shell in ["bash", "zsh", "fish"] {
+            let result = try portaudit("--generate-completion-script", shell)
+            #expect(result.status == 0, "\(shell): \(result.stderr)")
+            for command in ["changes", "ports", "process", "usage", "sql", "history"] {
+                #expect(result.stdout.contains(command), "\(shell) lacks \(command)")
+            }
+        }
+    }
+}
