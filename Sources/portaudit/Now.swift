@@ -10,7 +10,9 @@ struct Now: ParsableCommand {
     @OptionGroup var sourceOptions: SourceOptions
 
     func run() throws {
-        let (listeners, _) = try sourceOptions.source.currentListeners()
+        var source = sourceOptions.source
+        source.countsConnections = false  // nothing here shows them
+        let (listeners, _) = try source.currentListeners()
         switch output.format {
         case .table: print(ListenerText.now(listeners, style: output.style))
         case .json: print(try JSONOutput.encode(listeners))

@@ -103,7 +103,15 @@ struct SourceOptions: ParsableArguments {
     @Option(name: .long, help: .hidden)
     var enumerate: LinuxListenerSource.Enumeration = .auto
 
-    var source: LinuxListenerSource { LinuxListenerSource(enumeration: enumerate) }
+    /// Hidden: leaves out the count of established connections, to measure what it costs.
+    @Flag(name: .long, help: .hidden)
+    var noConnectionCount = false
+
+    var source: LinuxListenerSource {
+        var source = LinuxListenerSource(enumeration: enumerate)
+        source.countsConnections = !noConnectionCount
+        return source
+    }
 }
 
 extension LinuxListenerSource.Enumeration: ExpressibleByArgument {}

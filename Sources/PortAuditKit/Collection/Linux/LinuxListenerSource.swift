@@ -15,6 +15,8 @@ public struct LinuxListenerSource: ListenerSource {
     public var enumeration: Enumeration
     public var threads: Int
     public var procRoot: String
+    /// Count established connections per listener (for `usage`); `now` does not need them.
+    public var countsConnections = true
 
     public init(enumeration: Enumeration = .auto, threads: Int = min(2, max(1, ProcessInfo.processInfo.activeProcessorCount))) {
         self.enumeration = enumeration
@@ -66,7 +68,7 @@ public struct LinuxListenerSource: ListenerSource {
         }
         var observation = Observation(host: Self.host(), netnsInode: Self.netnsInode(), asRoot: geteuid() == 0,
                                       source: source, sockets: sockets, errors: errors, processNames: names)
-        if enumeration != .procfs { observation.connections = ConnectionCounter.count(listeners: sockets.map(\.key)) }
+        if countsConnections && enumeration != .procfs { observation.connections = ConnectionCounter.count(listeners: sockets.map(\.key)) }
         return observation
     }
 
