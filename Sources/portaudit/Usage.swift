@@ -11,7 +11,8 @@ struct Usage: ParsableCommand {
             Connections are the established TCP connections of the listeners and the accept queue \
             their waiting connections, at the snapshots of each period (max over the period, and the \
             mean for connections). Periods start at local midnight (UTC with --utc); weeks on Monday. \
-            --since defaults to 24h for --by hour, 30d for day, 12w for week.
+            --since defaults to 24h for --by hour, 30d for day, 12w for week. --per-listener gives \
+            one row per TCP listener instead, busiest first.
             """)
 
     @Option(name: .long, help: ArgumentHelp("From this time on (same forms as for changes).", valueName: "time"))
@@ -23,6 +24,9 @@ struct Usage: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Only this port, range or service: 22, 8000-8100/tcp, ssh.", valueName: "port"))
     var port: String?
 
+    @Flag(name: .long, help: "One row per TCP listener instead of per period: snapshots that saw it, connections and accept queue.")
+    var perListener = false
+
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: OutputOptions
 
@@ -30,6 +34,26 @@ struct Usage: ParsableCommand {
         let now = Date()
         let since = try output.time(since, option: "--since", now: now) ?? now.addingTimeInterval(-by.defaultSpan)
         let ports = try parsePorts(port)
+        if perListener {
+            let rows = try store.open(.readOnly).usageByListener(since: since, until: now, ports: ports)
+            let top = rows.rows.indices.compactMap { row -> Double? in
+                if case .int(let v) = rows.value(row, "connections_max") { return Double(v) }
+                return nil
+            }.max() ?? 0
+            output.emit(rows, columns: [
+                TableColumn.endpoint,
+                TableColumn("snapshots", "SNAPS", alignRight: true),
+                TableColumn("connections_max", "CONNS", alignRight: true),
+                TableColumn("connections_avg", "AVG", alignRight: true),
+                TableColumn("accept_queue_max", "QUEUE", alignRight: true),
+                TableColumn("service", "SERVICE", flexible: true),
+                TableColumn("connections_max", "CHART", flexible: true, compose: { field, _ in
+                    guard case .int(let v) = field("connections_max") else { return "" }
+                    return UsageChart.bar(Double(v), top: top, width: 20)
+                }, colour: { _ in .cyan }),
+            ], empty: "no TCP listener seen in that window")
+            return
+        }
         let rows = try store.open(.readOnly).usage(since: since, until: now, by: by, ports: ports, timeZone: output.timeZone)
         let top = rows.rows.indices.compactMap { row -> Double? in
             if case .int(let v) = rows.value(row, "connections_max") { return Double(v) }

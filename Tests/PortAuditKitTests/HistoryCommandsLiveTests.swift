@@ -190,6 +190,13 @@ extension LiveSystemTests {
         #expect(usage.compactMap { $0["snapshots"] as? Int }.reduce(0, +) == 5)
         #expect(usage.compactMap { $0["listeners"] as? Int }.max() == 1)
         #expect(usage.compactMap { $0["processes"] as? Int }.max() == 2)
+        // Per listener: seen by S2 to S5, with 0, 3, 3 and 0 connections.
+        let perListener = try s.rows("usage", "--per-listener", "--port", "\(s.tcpPort)", "--since", "2h")
+        try #require(perListener.count == 1)
+        #expect(perListener[0]["snapshots"] as? Int == 4)
+        #expect(perListener[0]["connections_max"] as? Int == 3)
+        #expect(perListener[0]["connections_avg"] as? Double == 1.5)
+        #expect(perListener[0]["accept_queue_max"] as? Int == 3)
         // Stored only when it changed: 3 and 3 at S3, nothing at the unchanged S4, and at S5
         // no connection established any more, but 3 still waiting to be accepted (the
         // listener never accepts; the kernel keeps them queued in CLOSE_WAIT).
@@ -211,12 +218,13 @@ extension LiveSystemTests {
     private func checkFormats(_ s: HistoryScenario) throws {
         let commands: [[String]] = [
             ["now"], ["history", "\(s.tcpPort)"], ["changes"], ["ports", "--all"], ["process", "\(s.secondPid)"],
-            ["usage", "--by", "hour", "--since", "3h"], ["sql", "SELECT * FROM port_events"],
+            ["usage", "--by", "hour", "--since", "3h"], ["usage", "--per-listener", "--since", "3h"],
+            ["sql", "SELECT * FROM port_events"],
         ]
         var headers: [String: [String]] = [:]
         for command in commands {
-            let name = command[0]
-            let store = name == "now" ? [] : ["--db", s.db]
+            let name = command.contains("--per-listener") ? "usage-per-listener" : command[0]
+            let store = command[0] == "now" ? [] : ["--db", s.db]
             let json = try portaudit(command + store + ["--format", "json"])
             #expect(json.status == 0, "\(command): \(json.stderr)")
             #expect((try? parseJSON(json.stdout)) != nil, "\(command): json does not parse")
@@ -252,7 +260,7 @@ extension LiveSystemTests {
             #expect(!text.stdout.contains("\u{1B}"), "colour only on a terminal")
             for line in text.stdout.split(separator: "\n") { #expect(line.count <= 80, "\(command): \(line)") }
         }
-        let listenerCommands = ["now", "history", "changes", "ports", "process"]
+        let listenerCommands = ["now", "history", "changes", "ports", "process", "usage-per-listener"]
         for name in listenerCommands {
             #expect(Set(headers[name] ?? []).isSuperset(of: ["protocol", "address", "port", "interface", "service"]), "\(name)")
         }

@@ -152,3 +152,20 @@ import Testing
         }
     }
 }
+
+extension InputAndFormatTests {
+    /// The integer formatter agrees with Foundation's, and reads back exactly.
+    @Test func isoTimesAreExactToTheMillisecond() throws {
+        let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+        for ms: Int64 in [0, 1, 999, 1_764_151_500_123, 1_764_198_002_788, 951_782_400_000, 4_107_542_399_999, -1, -86_400_001] {
+            let date = Timestamp.date(milliseconds: ms)
+            let text = Timestamp.iso(date)
+            #expect(Timestamp.parseISO(text).map(Timestamp.milliseconds) == ms, "\(ms) \(text)")
+            if ms >= 0 { #expect(try style.parse(text) == Date(timeIntervalSince1970: TimeInterval(ms / 1000)) + Double(ms % 1000) / 1000 || abs(try style.parse(text).timeIntervalSince(date)) < 0.001) }
+        }
+        #expect(Timestamp.iso(Timestamp.date(milliseconds: 951_782_400_000)) == "2000-02-29T00:00:00.000Z")
+        #expect(Timestamp.iso(Timestamp.date(milliseconds: -1)) == "1969-12-31T23:59:59.999Z")
+        #expect(Timestamp.parseISO("2026-11-26T10:05:00Z") == nil)
+        #expect(Timestamp.parseISO("2026-13-26T10:05:00.000Z") == nil)
+    }
+}

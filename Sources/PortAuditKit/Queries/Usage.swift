@@ -25,6 +25,62 @@ extension Store {
     }
 }
 
+extension Store {
+    /// Per TCP listener seen in the window: at how many snapshots, and how busy it was there.
+    public func usageByListener(since: Date, until: Date = Date(), ports: PortSpec? = nil) throws -> RecordTable {
+        try read { db in try ListenerUsageQuery(db: db).run(since: since, until: until, ports: ports) }
+    }
+}
+
+struct ListenerUsageQuery {
+    let db: Database
+
+    static let fields = [FieldName.proto, FieldName.address, FieldName.port, FieldName.interface, "snapshots",
+                         "connections_max", "connections_avg", "accept_queue_max", FieldName.service, FieldName.hostname]
+
+    func run(since: Date, until: Date, ports: PortSpec?) throws -> RecordTable {
+        var condition = ""
+        var arguments: StatementArguments = [Timestamp.milliseconds(since), Timestamp.milliseconds(until)]
+        if let ports {
+            condition = " AND l.port BETWEEN ? AND ?"
+            arguments += [Int(ports.port), Int(ports.lastPort)]
+            if let proto = ports.proto {
+                condition += " AND l.protocol = ?"
+                arguments += [proto.rawValue]
+            }
+        }
+        // Each snapshot of the window that saw a TCP listener, with the listener's latest
+        // usage row at or before it (none: 0 and 0).
+        let rows = try Row.fetchAll(db, sql: """
+            SELECT l.id, l.protocol, l.address, l.port, l.interface, h.hostname,
+                   count(*) AS snapshots,
+                   max(coalesce(u.connections, 0)) AS connections_max,
+                   avg(coalesce(u.connections, 0)) AS connections_avg,
+                   max(coalesce(u.accept_queue, 0)) AS accept_queue_max
+            FROM snapshot s
+            JOIN listener_interval i ON i.first_snapshot_id <= s.id AND (i.last_snapshot_id IS NULL OR i.last_snapshot_id >= s.id)
+            JOIN listener l ON l.id = i.listener_id AND l.netns_id = s.netns_id AND l.protocol = 'tcp'
+            JOIN host h ON h.id = s.host_id
+            LEFT JOIN listener_usage u ON u.listener_id = l.id
+                 AND u.snapshot_id = (SELECT max(snapshot_id) FROM listener_usage v WHERE v.listener_id = l.id AND v.snapshot_id <= s.id)
+            WHERE s.started_at BETWEEN ? AND ?\(condition)
+            GROUP BY l.id
+            ORDER BY connections_max DESC, accept_queue_max DESC, l.port, l.address
+            """, arguments: arguments)
+        var table = RecordTable(fields: Self.fields)
+        for row in rows {
+            let port = UInt16(row["port"] as Int)
+            let address: String = row["address"], interface: String = row["interface"], hostname: String = row["hostname"]
+            var values: [FieldValue] = [.text("tcp"), .text(address), .integer(port), .text(interface)]
+            values += [.int(row["snapshots"] as Int64), .int(row["connections_max"] as Int64)]
+            values += [.double(row["connections_avg"] as Double), .int(row["accept_queue_max"] as Int64)]
+            values += [.optional(ServiceRegistry.name(port: port, proto: .tcp)), .text(hostname)]
+            table.append(values)
+        }
+        return table
+    }
+}
+
 struct UsageQuery {
     let db: Database
     let period: UsagePeriod

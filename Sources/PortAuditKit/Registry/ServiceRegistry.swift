@@ -45,10 +45,21 @@ public enum ServiceRegistry {
         return Entry(ports: first...last, registration: Registration(service: String(f[3]), proto: proto, description: String(f[4])))
     }
 
+    /// Indices into `entries` by port, ranges expanded (about 57,000 ports): commands that
+    /// name the service of thousands of rows would otherwise scan the registry per row.
+    static let entriesByPort: [UInt16: [Int]] = {
+        var index: [UInt16: [Int]] = [:]
+        for (i, entry) in entries.enumerated() {
+            for port in entry.ports where (0...65535).contains(port) { index[UInt16(port), default: []].append(i) }
+        }
+        return index
+    }()
+
     /// Registrations of `port`, for one protocol or both. Unnamed rows ("Reserved",
     /// "Unassigned") come after named services.
     public static func lookup(port: UInt16, proto: TransportProtocol? = nil) -> [Registration] {
-        let matches = entries.filter { $0.ports.contains(Int(port)) && (proto == nil || $0.registration.proto == proto) }
+        let matches = (entriesByPort[port] ?? []).map { entries[$0] }
+            .filter { proto == nil || $0.registration.proto == proto }
             .map(\.registration)
         var seen = Set<Registration>()
         return matches.filter { seen.insert($0).inserted }
