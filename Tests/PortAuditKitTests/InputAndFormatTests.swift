@@ -150,6 +150,13 @@ import Testing
                 #expect(result.stdout.contains(command), "\(shell) lacks \(command)")
             }
         }
+        // What the generate-manual plugin reads to write the man page.
+        let help = try portaudit("--experimental-dump-help")
+        #expect(help.status == 0)
+        let info = try #require(try parseJSON(help.stdout) as? [String: Any])
+        let root = try #require(info["command"] as? [String: Any])
+        let names = (root["subcommands"] as? [[String: Any]] ?? []).compactMap { $0["commandName"] as? String }
+        #expect(Set(names).isSuperset(of: ["snapshot", "now", "history", "changes", "ports", "process", "usage", "sql"]))
     }
 }
 
@@ -167,5 +174,31 @@ extension InputAndFormatTests {
         #expect(Timestamp.iso(Timestamp.date(milliseconds: -1)) == "1969-12-31T23:59:59.999Z")
         #expect(Timestamp.parseISO("2026-11-26T10:05:00Z") == nil)
         #expect(Timestamp.parseISO("2026-13-26T10:05:00.000Z") == nil)
+    }
+}
+
+extension InputAndFormatTests {
+    /// An accepted connection counts for the listener on its local address, else for the
+    /// wildcard listener of its family; anything else counts for nobody.
+    @Test func establishedConnectionsAreAttributedToTheirListener() {
+        let any4 = ListenerKey(proto: .tcp, address: "0.0.0.0", port: 80)
+        let loop4 = ListenerKey(proto: .tcp, address: "127.0.0.1", port: 8080)
+        let any6 = ListenerKey(proto: .tcp, address: "::", port: 443)
+        let loop6 = ListenerKey(proto: .tcp, address: "::1", port: 22)
+        let established = [
+            ListenerKey(proto: .tcp, address: "10.0.0.1", port: 80), ListenerKey(proto: .tcp, address: "127.0.0.1", port: 80),
+            ListenerKey(proto: .tcp, address: "127.0.0.1", port: 8080), ListenerKey(proto: .tcp, address: "::ffff:127.0.0.1", port: 443),
+            ListenerKey(proto: .tcp, address: "::1", port: 22), ListenerKey(proto: .tcp, address: "127.0.0.1", port: 9999),
+            ListenerKey(proto: .tcp, address: "192.168.1.1", port: 8080), ListenerKey(proto: .tcp, address: "::1", port: 80),
+        ]
+        let counts = ConnectionCounter.attribute(established: established, to: [any4, loop4, any6, loop6])
+        #expect(counts == [any4: 2, loop4: 1, any6: 1, loop6: 1])
+    }
+
+    @Test func sparklinesScaleToTheTopValue() {
+        #expect(UsageChart.sparkline([0, 7, nil, 3.5]) == "▁█ ▅")
+        #expect(UsageChart.sparkline([0, 0]) == "▁▁")
+        #expect(UsageChart.bar(5, top: 10, width: 20) == String(repeating: "█", count: 10))
+        #expect(UsageChart.bar(0, top: 10, width: 20) == "")
     }
 }

@@ -117,6 +117,33 @@ import Testing
         #expect(opened == 0)
     }
 
+    /// Usage is stored as changes: listeners with steady connections add no row per snapshot.
+    @Test func steadyConnectionsAddNoUsageRows() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let db = directory.file("store.db")
+        let fixture = try Listeners(["--socket", "tcp4", "--socket", "tcp6,reuseport=2"])
+        defer { fixture.stop() }
+        let tcp4 = try #require(fixture.sockets.first { $0.family == "inet" })
+        let clients = try (0..<2).map { _ in try connectLoopback(port: tcp4.port) }
+        defer { clients.forEach { close($0) } }
+        let ports = Set(fixture.sockets.map(\.port))
+
+        func usageRows() throws -> [String] {
+            try DatabaseQueue(path: db).read { db in
+                try Row.fetchAll(db, sql: """
+                    SELECT l.port, u.snapshot_id, u.connections, u.accept_queue FROM listener_usage u
+                    JOIN listener l ON l.id = u.listener_id ORDER BY l.port, u.snapshot_id
+                    """).filter { ports.contains($0[0]) }.map { "\($0[0] as Int) \($0[1] as Int) \($0[2] as Int) \($0[3] as Int)" }
+            }
+        }
+        try #require(try portaudit("snapshot", "--db", db, "--quiet").status == 0)
+        // Only the listener with connections has a row; the others are 0 and 0, which is no row.
+        #expect(try usageRows() == ["\(tcp4.port) 1 2 2"])
+        for _ in 0..<10 { try #require(try portaudit("snapshot", "--db", db, "--quiet").status == 0) }
+        #expect(try usageRows() == ["\(tcp4.port) 1 2 2"])
+    }
+
     @Test func nonRootUserSeesForeignSocketsAsUnattributed() throws {
         guard geteuid() == 0 else { return }
         let directory = try TemporaryDirectory()
