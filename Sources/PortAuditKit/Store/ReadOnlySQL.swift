@@ -27,10 +27,12 @@ private final class Guard {
 private final class ReadOnlyConnection {
     let handle: OpaquePointer
     let path: String
+    let timeout: Double
     let guardBox = Guard()
 
     init(path: String, timeout: Double) throws {
         self.path = path
+        self.timeout = timeout
         var db: OpaquePointer?
         let code = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nil)
         guard code == SQLITE_OK, let db else {
@@ -145,7 +147,7 @@ private final class ReadOnlyConnection {
             let step = sqlite3_step(statement)
             if step == SQLITE_DONE { break }
             guard step == SQLITE_ROW else {
-                if step == SQLITE_BUSY { throw StoreError.locked(path: path, seconds: 0) }
+                if step == SQLITE_BUSY { throw StoreError.locked(path: path, seconds: timeout) }
                 throw SQLRefusal(description: "sql: \(message)")
             }
             var row: [FieldValue] = []
