@@ -36,10 +36,7 @@ struct Usage: ParsableCommand {
         let ports = try parsePorts(port)
         if perListener {
             let rows = try store.open(.readOnly).usageByListener(since: since, until: now, ports: ports)
-            let top = rows.rows.indices.compactMap { row -> Double? in
-                if case .int(let v) = rows.value(row, "connections_max") { return Double(v) }
-                return nil
-            }.max() ?? 0
+            let top = UsageChart.top(rows, "connections_max")
             output.emit(rows, columns: [
                 TableColumn.endpoint,
                 TableColumn("snapshots", "SNAPS", alignRight: true),
@@ -55,10 +52,7 @@ struct Usage: ParsableCommand {
             return
         }
         let rows = try store.open(.readOnly).usage(since: since, until: now, by: by, ports: ports, timeZone: output.timeZone)
-        let top = rows.rows.indices.compactMap { row -> Double? in
-            if case .int(let v) = rows.value(row, "connections_max") { return Double(v) }
-            return nil
-        }.max() ?? 0
+        let top = UsageChart.top(rows, "connections_max")
         let period = by
         let columns: [TableColumn] = [
             TableColumn("period_start", "PERIOD") { field, style in

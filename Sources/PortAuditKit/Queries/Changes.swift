@@ -1,25 +1,6 @@
 import Foundation
 import GRDB
 
-/// The field names every row-printing command shares: one concept, one name.
-public enum FieldName {
-    public static let proto = "protocol"
-    public static let address = "address"
-    public static let port = "port"
-    public static let interface = "interface"
-    public static let service = "service"
-    public static let range = "range"
-    public static let hostname = "hostname"
-    public static let pid = "pid"
-    public static let process = "process"
-    public static let user = "user"
-    public static let cmdline = "cmdline"
-    public static let firstSeen = "first_seen"
-    public static let lastSeen = "last_seen"
-    public static let goneBy = "gone_by"
-    public static let listening = "listening"
-}
-
 extension Store {
     /// Opened, closed and changed listeners whose time bounds meet `window`, in order.
     public func changes(in window: TimeWindow, ports: PortSpec? = nil) throws -> RecordTable {
@@ -86,12 +67,5 @@ struct ChangesQuery {
     private func holders(_ text: String?) -> FieldValue {
         guard let text else { return .null }
         return .list(text.components(separatedBy: ", "))
-    }
-}
-
-extension ServiceRegistry {
-    /// The first named IANA service of a port, if it has one.
-    public static func name(port: UInt16, proto: TransportProtocol?) -> String? {
-        lookup(port: port, proto: proto).first { !$0.service.isEmpty }?.service
     }
 }

@@ -265,6 +265,17 @@ public enum UsageChart {
         })
     }
 
+    /// The largest number in `field`, the top of a chart of it.
+    public static func top(_ table: RecordTable, _ field: String) -> Double {
+        table.rows.indices.compactMap { row -> Double? in
+            switch table.value(row, field) {
+            case .int(let v): Double(v)
+            case .double(let v): v
+            default: nil
+            }
+        }.max() ?? 0
+    }
+
     /// A horizontal bar of `value` out of `top`, `width` cells at most.
     public static func bar(_ value: Double, top: Double, width: Int) -> String {
         guard top > 0, value > 0 else { return "" }

@@ -73,3 +73,10 @@ public enum ServiceRegistry {
             .map { (UInt16($0.ports.lowerBound), $0.registration.proto) }
     }
 }
+
+extension ServiceRegistry {
+    /// The first named IANA service of a port, if it has one.
+    public static func name(port: UInt16, proto: TransportProtocol?) -> String? {
+        lookup(port: port, proto: proto).first { !$0.service.isEmpty }?.service
+    }
+}
