@@ -28,8 +28,7 @@ struct Changes: ParsableCommand {
     }
 
     static let columns: [TableColumn] = [
-        TableColumn.time("happened_after", "AFTER"),
-        TableColumn.time("happened_by", "BY"),
+        TableColumn.between("happened_after", "happened_by", "BETWEEN SNAPSHOTS"),
         TableColumn("event", "EVENT", compose: { field, style in
             // Short words where columns are scarce.
             let event = field("event").plainText
@@ -42,7 +41,7 @@ struct Changes: ParsableCommand {
             }
         }),
         TableColumn.endpoint,
-        TableColumn("holders_after", "HOLDERS (BEFORE → AFTER)", flexible: true) { field, _ in
+        TableColumn("holders_after", "HOLDERS", flexible: true) { field, _ in
             let before = field("holders_before").plainText, after = field("holders_after").plainText
             switch (before.isEmpty, after.isEmpty) {
             case (true, _): return after

@@ -54,12 +54,16 @@ struct Ports: ParsableCommand {
         TableColumn.endpoint,
         TableColumn.time("first_seen", "FIRST SEEN"),
         TableColumn.time("last_seen", "LAST SEEN", orNowWhen: "listening"),
-        TableColumn("main_holder", "HOLDER", flexible: true) { field, _ in
+        TableColumn("main_holder", "HOLDER", flexible: true, minimum: 8, compose: { field, _ in
             let main = field("main_holder").plainText
             let count = Int(field("holder_count").plainText) ?? 0
-            return main.isEmpty ? "-" : (count > 1 ? "\(main) (\(count) processes)" : main)
-        },
-        TableColumn("service", "SERVICE", flexible: true),
-        TableColumn("look_reason", "LOOK", flexible: true, colour: { $0 == .null ? nil : .yellow }),
+            return main.isEmpty ? "-" : (count > 1 ? "\(main) (+\(count - 1))" : main)
+        }),
+        // A port worth a look says why, in yellow.
+        TableColumn("worth_a_look", "SERVICE", flexible: true, minimum: 8, compose: { field, _ in
+            let service = field("service").plainText
+            guard field("worth_a_look") == .bool(true) else { return service }
+            return service.isEmpty ? "unregistered" : "\(service) (dynamic)"
+        }, colour: { $0 == .bool(true) ? .yellow : nil }),
     ]
 }

@@ -32,6 +32,6 @@ struct ProcessCommand: ParsableCommand {
         TableColumn.endpoint,
         TableColumn.time("first_seen", "FIRST SEEN"),
         TableColumn.time("last_seen", "LAST SEEN", orNowWhen: "listening"),
-        TableColumn("cmdline", "COMMAND", flexible: true),
+        TableColumn("cmdline", "COMMAND", flexible: true, minimum: 8),
     ]
 }

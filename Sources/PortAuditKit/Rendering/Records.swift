@@ -129,18 +129,21 @@ public struct TableColumn: Sendable {
     public var header: String
     public var flexible: Bool
     public var alignRight: Bool
+    /// How narrow a flexible column may be cut before other columns give way.
+    public var minimum: Int
     /// An ANSI colour for a value, used only when colour is on.
     public var colour: (@Sendable (FieldValue) -> TerminalColour?)?
     /// The text of a cell made from several fields of the row; nil shows `field` alone.
     public var compose: (@Sendable (_ field: (String) -> FieldValue, _ style: TextStyle) -> String)?
 
-    public init(_ field: String, _ header: String? = nil, flexible: Bool = false, alignRight: Bool = false,
+    public init(_ field: String, _ header: String? = nil, flexible: Bool = false, alignRight: Bool = false, minimum: Int = 12,
                 compose: (@Sendable (_ field: (String) -> FieldValue, _ style: TextStyle) -> String)? = nil,
                 colour: (@Sendable (FieldValue) -> TerminalColour?)? = nil) {
         self.field = field
         self.header = header ?? field.uppercased().replacingOccurrences(of: "_", with: " ")
         self.flexible = flexible
         self.alignRight = alignRight
+        self.minimum = minimum
         self.colour = colour
         self.compose = compose
     }
@@ -151,6 +154,20 @@ public struct TableColumn: Sendable {
         let text = Endpoint.text(address: field("address").plainText, port: UInt16(port) ?? 0,
                                  interface: field("interface").plainText)
         return "\(field("protocol").plainText) \(text)"
+    }
+
+    /// "11-26 10:00:00–10:05:00": when something happened, between two snapshots, in one
+    /// cell; "by 11-26 10:05:00" when there was no snapshot before.
+    public static func between(_ after: String, _ by: String, _ header: String) -> TableColumn {
+        TableColumn(by, header) { value, style in
+            guard case .time(let end) = value(by) else { return "-" }
+            let wide = style.width == nil
+            let endText = wide ? style.time(end) : style.shortTime(end)
+            guard case .time(let start) = value(after) else { return "by " + endText }
+            let startText = wide ? style.time(start) : style.shortTime(start)
+            let sameDay = startText.prefix(while: { $0 != " " }) == endText.prefix(while: { $0 != " " })
+            return startText + (wide ? " – " : "–") + (sameDay ? String(endText.drop(while: { $0 != " " }).dropFirst()) : endText)
+        }
     }
 
     /// A time in the short form a narrow table has room for, whole with --wide.
@@ -170,7 +187,9 @@ public enum TerminalColour: String, Sendable {
 extension RecordTable {
     /// The rows as a terminal table of `columns`, times in the zone of `style`.
     public func renderTable(_ columns: [TableColumn], style: TextStyle, colour: Bool = false) -> String {
-        var table = TextTable(columns.map { TextTable.Column($0.header, flexible: $0.flexible, alignRight: $0.alignRight) })
+        var table = TextTable(columns.map {
+            TextTable.Column($0.header, flexible: $0.flexible, alignRight: $0.alignRight, minimum: $0.minimum)
+        })
         let indices = columns.map { fields.firstIndex(of: $0.field) }
         for row in rows {
             var cells: [String] = []

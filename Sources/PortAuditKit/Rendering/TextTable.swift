@@ -5,10 +5,13 @@ public struct TextTable {
         public var header: String
         public var flexible: Bool
         public var alignRight: Bool
-        public init(_ header: String, flexible: Bool = false, alignRight: Bool = false) {
+        /// How narrow a flexible column may be cut before other columns give way.
+        public var minimum: Int
+        public init(_ header: String, flexible: Bool = false, alignRight: Bool = false, minimum: Int = 12) {
             self.header = header
             self.flexible = flexible
             self.alignRight = alignRight
+            self.minimum = minimum
         }
     }
 
@@ -32,7 +35,7 @@ public struct TextTable {
         if let width {
             var excess = widths.reduce(0, +) + 2 * (columns.count - 1) - width
             for i in columns.indices.reversed() where columns[i].flexible && excess > 0 {
-                let cut = min(excess, widths[i] - max(columns[i].header.count, 12))
+                let cut = min(excess, widths[i] - max(columns[i].header.count, columns[i].minimum))
                 if cut > 0 {
                     widths[i] -= cut
                     excess -= cut
