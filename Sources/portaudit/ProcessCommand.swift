@@ -19,7 +19,7 @@ struct ProcessCommand: ParsableCommand {
 
     func run() throws {
         let selector: ProcessSelector
-        do { selector = try ProcessSelector(parsing: process) } catch let error as PortSpec.Invalid {
+        do { selector = try ProcessSelector(parsing: process) } catch let error as ProcessSelector.Invalid {
             throw ValidationError(error.description)
         }
         let rows = try store.open(.readOnly).processHistory(selector)

@@ -190,6 +190,10 @@ extension LiveSystemTests {
         #expect(usage.compactMap { $0["snapshots"] as? Int }.reduce(0, +) == 5)
         #expect(usage.compactMap { $0["listeners"] as? Int }.max() == 1)
         #expect(usage.compactMap { $0["processes"] as? Int }.max() == 2)
+        let tooMany = try portaudit(["usage", "--by", "hour", "--since", "1990-01-01", "--db", s.db])
+        #expect(tooMany.status != 0 && tooMany.stdout.isEmpty)
+        #expect(tooMany.stderr.hasPrefix("portaudit: ") && tooMany.stderr.contains("more than"), "\(tooMany.stderr)")
+        #expect(tooMany.stderr.split(separator: "\n").count == 1)
         // Per listener: seen by S2 to S5, with 0, 3, 3 and 0 connections.
         let perListener = try s.rows("usage", "--per-listener", "--port", "\(s.tcpPort)", "--since", "2h")
         try #require(perListener.count == 1)

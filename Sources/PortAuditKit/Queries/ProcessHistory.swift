@@ -7,15 +7,19 @@ public enum ProcessSelector: Sendable, Equatable {
     case pid(Int32)
     case name(String)
 
+    public struct Invalid: Error, CustomStringConvertible {
+        public var description: String
+    }
+
     public init(parsing text: String) throws {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         if let pid = Int32(trimmed) {
-            guard pid > 0 else { throw PortSpec.Invalid(description: "invalid pid '\(text)': a pid is a number from 1") }
+            guard pid > 0 else { throw Invalid(description: "invalid pid '\(text)': a pid is a number from 1") }
             self = .pid(pid)
         } else if !trimmed.isEmpty, trimmed.allSatisfy({ $0 != "/" }) || trimmed.hasPrefix("/") {
             self = .name(trimmed)
         } else {
-            throw PortSpec.Invalid(description: "invalid process '\(text)': give a pid, a process name or an executable path")
+            throw Invalid(description: "invalid process '\(text)': give a pid, a process name or an executable path")
         }
     }
 }

@@ -86,6 +86,13 @@ struct UsageQuery {
     let period: UsagePeriod
     let timeZone: TimeZone
 
+    /// More rows than anyone reads, and a bound on the work a mistyped --since can cause.
+    static let maximumPeriods = 20_000
+
+    public struct TooManyPeriods: Error, CustomStringConvertible {
+        public var description: String
+    }
+
     static let fields = ["period_start", "period_end", "snapshots", "listeners", "opened", "closed", "changed",
                          "processes", "connections_max", "connections_avg", "accept_queue_max"]
 
@@ -128,7 +135,10 @@ struct UsageQuery {
 
         var starts: [Date] = []
         var cursor = periodStart(since)
-        while cursor <= until && starts.count < 100_000 {
+        while cursor <= until {
+            guard starts.count < Self.maximumPeriods else {
+                throw UsageQuery.TooManyPeriods(description: "that window holds more than \(Self.maximumPeriods) \(period.rawValue)s; give a later --since or a longer --by")
+            }
             starts.append(cursor)
             cursor = next(cursor)
         }
