@@ -11,13 +11,14 @@ struct History: ParsableCommand {
 
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: OutputOptions
+    @OptionGroup var namespace: NamespaceOptions
 
     func run() throws {
         let spec: PortSpec
         do { spec = try PortSpec(parsing: port) } catch let error as PortSpec.Invalid {
             throw ValidationError(error.description)
         }
-        let history = try store.open(.readOnly).history(port: spec.port, proto: spec.proto)
+        let history = try store.open(.readOnly).history(port: spec.port, proto: spec.proto, netns: try namespace.selection)
         switch output.format {
         case .table: print(ListenerText.history(history, style: output.style))
         case .json: print(try JSONOutput.encode(history))

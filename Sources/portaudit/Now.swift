@@ -7,9 +7,12 @@ struct Now: ParsableCommand {
 
     @OptionGroup var output: OutputOptions
     @OptionGroup var sourceOptions: SourceOptions
+    @OptionGroup var namespace: NamespaceOptions
 
     func run() throws {
-        let (listeners, _) = try sourceOptions.source.currentListeners()
+        var source = sourceOptions.source
+        source.namespaces = try namespace.selection
+        let (listeners, _) = try source.currentListeners()
         switch output.format {
         case .table: print(ListenerText.now(listeners, style: output.style))
         case .json: print(try JSONOutput.encode(listeners))

@@ -31,9 +31,11 @@ public struct ProcessDetails: Hashable, Sendable {
     public var cmdline: String?
     public var uid: UInt32?
     public var user: String?
+    /// The container it runs in, from its cgroup path; nil outside containers.
+    public var container: ContainerIdentity?
 
     public init(identity: ProcessIdentity, startedAt: Date, ppid: Int32?, name: String,
-                exe: String?, cmdline: String?, uid: UInt32?, user: String?) {
+                exe: String?, cmdline: String?, uid: UInt32?, user: String?, container: ContainerIdentity? = nil) {
         self.identity = identity
         self.startedAt = startedAt
         self.ppid = ppid
@@ -42,6 +44,7 @@ public struct ProcessDetails: Hashable, Sendable {
         self.cmdline = cmdline
         self.uid = uid
         self.user = user
+        self.container = container
     }
 }
 
@@ -88,14 +91,18 @@ public struct ListeningSocket: Hashable, Sendable {
     public var holders: [SocketHolder]
     /// Why `holders` is empty, when it is.
     public var unattributedReason: String?
+    /// Inode of the network namespace the socket lives in; 0 means the observation's own
+    /// (`Observation.netnsInode`). The same key in two namespaces is two listeners.
+    public var netns: UInt64
 
     public init(key: ListenerKey, inode: UInt64, uid: UInt32, holders: [SocketHolder] = [],
-                unattributedReason: String? = nil) {
+                unattributedReason: String? = nil, netns: UInt64 = 0) {
         self.key = key
         self.inode = inode
         self.uid = uid
         self.holders = holders
         self.unattributedReason = unattributedReason
+        self.netns = netns
     }
 }
 
@@ -116,6 +123,7 @@ public struct HostIdentity: Hashable, Sendable {
 /// Everything one collection saw.
 public struct Observation: Sendable {
     public var host: HostIdentity
+    /// The namespace the collector runs in: the snapshot's own, "host" in queries.
     public var netnsInode: UInt64
     public var asRoot: Bool
     /// How sockets were enumerated ("netlink", "procfs").
@@ -125,6 +133,14 @@ public struct Observation: Sendable {
     public var errors: [String]
     /// The kernel name of each holder, as seen during the walk.
     public var processNames: [ProcessIdentity: String]
+    /// Namespaces whose tables were read, so their listeners are all in `sockets`.
+    /// Empty means only `netnsInode` (a source that knows nothing of namespaces).
+    public var namespaces: [NetworkNamespace] = []
+    /// Namespaces found but not read: what they hold is unknown, not gone.
+    public var unreadNamespaces: Set<UInt64> = []
+    /// Every namespace of the machine was looked for, so a namespace seen before and not
+    /// found now is gone with its listeners.
+    public var namespacesComplete = false
 
     public init(host: HostIdentity, netnsInode: UInt64, asRoot: Bool, source: String,
                 sockets: [ListeningSocket], errors: [String], processNames: [ProcessIdentity: String] = [:]) {
@@ -140,6 +156,16 @@ public struct Observation: Sendable {
     /// Every process that holds at least one socket.
     public var holderProcesses: Set<ProcessIdentity> {
         Set(sockets.flatMap { $0.holders.map(\.process) })
+    }
+
+    /// The namespaces read, never empty.
+    public var namespacesRead: [NetworkNamespace] {
+        namespaces.isEmpty ? [NetworkNamespace(inode: netnsInode)] : namespaces
+    }
+
+    /// The namespace of `socket`, with 0 resolved to the observation's own.
+    public func namespace(of socket: ListeningSocket) -> UInt64 {
+        socket.netns == 0 ? netnsInode : socket.netns
     }
 }
 

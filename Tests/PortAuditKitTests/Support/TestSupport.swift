@@ -84,14 +84,15 @@ final class Listeners {
     let process: Process
     let manifest: Manifest
 
-    /// `arguments` as for listeners.py, e.g. ["--socket", "tcp4:41000"].
-    init(_ arguments: [String]) throws {
+    /// `arguments` as for listeners.py, e.g. ["--socket", "tcp4:41000"]; `launcher` runs it
+    /// (e.g. ["ip", "netns", "exec", NAME] to listen in another network namespace).
+    init(_ arguments: [String], launcher: [String] = []) throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let manifestPath = directory.file("manifest.json")
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", repositoryRoot.appendingPathComponent("scripts/listeners.py").path] + arguments + ["--manifest", manifestPath]
+        process.arguments = launcher + ["python3", repositoryRoot.appendingPathComponent("scripts/listeners.py").path] + arguments + ["--manifest", manifestPath]
         process.standardInput = FileHandle.nullDevice
         try process.run()
         let deadline = Date().addingTimeInterval(60)
