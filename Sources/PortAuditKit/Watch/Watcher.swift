@@ -76,11 +76,13 @@ public struct Watcher<Source: ListenerSource> {
         var lastWrittenSnapshot: Int64?
         var lastWriteAt = Date.distantPast
         /// The latest check, when it was not written because nothing had changed.
-        var pending: (observation: Observation, started: Date)?
+        var pending: (observation: Observation, started: Date, collected: Date)?
         let runStarted = clock()
 
-        func record(_ observation: Observation, started: Date, reason: Reason, lastCheck: Date) throws {
-            let summary = try store.record(observation, describer: source, started: started, clock: clock) { db, summary in
+        /// `collected`, for a check written late, ends its duration where its collection ended.
+        func record(_ observation: Observation, started: Date, reason: Reason, lastCheck: Date, collected: Date? = nil) throws {
+            let summary = try store.record(observation, describer: source, started: started,
+                                           clock: collected.map { end in { end } } ?? clock) { db, summary in
                 report.snapshots += 1
                 runID = try saveRun(db, id: runID, snapshot: summary.id, started: runStarted, report: report,
                                     lastCheck: lastCheck, stopped: nil)
@@ -94,6 +96,7 @@ public struct Watcher<Source: ListenerSource> {
         while !stop.isRequested {
             let started = clock()
             let observation = try source.observe()
+            let collected = clock()
             report.checks += 1
             let state = State(observation)
             // Another writer (a cron snapshot) may have stored something else since.
@@ -103,7 +106,8 @@ public struct Watcher<Source: ListenerSource> {
                 pending = nil
             } else if state != lastState || storeMoved {
                 if let before = pending, !storeMoved {
-                    try record(before.observation, started: before.started, reason: .beforeChange, lastCheck: started)
+                    try record(before.observation, started: before.started, reason: .beforeChange, lastCheck: started,
+                               collected: before.collected)
                 }
                 try record(observation, started: started, reason: .change, lastCheck: started)
                 pending = nil
@@ -111,7 +115,7 @@ public struct Watcher<Source: ListenerSource> {
                 try record(observation, started: started, reason: .heartbeat, lastCheck: started)
                 pending = nil
             } else {
-                pending = (observation, started)
+                pending = (observation, started, collected)
             }
             lastState = state
             next = Self.nextCheck(after: next, interval: settings.interval, now: clock())
@@ -120,7 +124,7 @@ public struct Watcher<Source: ListenerSource> {
 
         // Coverage to the end: the last check, if it was not written, then the stop time.
         if let last = pending, let lastWrittenSnapshot, try store.latestSnapshotID() == lastWrittenSnapshot {
-            try record(last.observation, started: last.started, reason: .stop, lastCheck: last.started)
+            try record(last.observation, started: last.started, reason: .stop, lastCheck: last.started, collected: last.collected)
         }
         report.cpuSeconds = Self.cpuTime().total
         if let runID {
