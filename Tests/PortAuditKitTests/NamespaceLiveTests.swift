@@ -127,6 +127,42 @@ extension LiveSystemTests {
     }
 }
 
+extension LiveSystemTests {
+    /// A snapshot that cannot look into other namespaces (not root) leaves their listeners
+    /// open: not seen is not closed. The next root snapshot still sees them unchanged.
+    @Test func snapshotWithoutRootLeavesOtherNamespacesAlone() throws {
+        guard geteuid() == 0 else { return }
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        chmod(directory.path, 0o777)
+        let db = directory.file("store.db")
+        let namespace = try NetworkNamespaceFixture()
+        defer { namespace.remove() }
+        let inside = try namespace.listeners("tcp4")
+        defer { inside.stop() }
+        let port = inside.sockets[0].port
+
+        // The store belongs to nobody, as a non-root user's store would; root can write it too.
+        let created = try run("/usr/sbin/runuser", ["-u", "nobody", "--", portauditBinary, "snapshot", "--db", db, "--quiet"])
+        try #require(created.status == 0, "\(created.stderr)")
+        try #require(try portaudit("snapshot", "--db", db, "--quiet").status == 0)
+        let asNobody = try run("/usr/sbin/runuser", ["-u", "nobody", "--", portauditBinary, "snapshot", "--db", db])
+        try #require(asNobody.status == 0, "\(asNobody.stderr)")
+        #expect(asNobody.stderr.contains("only portaudit's own network namespace was read"))
+        try #require(try portaudit("snapshot", "--db", db, "--quiet").status == 0)
+
+        let result = try portaudit("history", "\(port)", "--db", db, "--format", "json", "--netns", namespace.name)
+        try #require(result.status == 0, "\(result.stderr)")
+        let intervals = try #require((try parseJSON(result.stdout) as? [String: Any])?["intervals"] as? [[String: Any]])
+        #expect(intervals.count == 1)
+        #expect(intervals.first?["listening"] as? Bool == true)
+        let closed = try DatabaseQueue(path: db).read { db in
+            try Int.fetchOne(db, sql: "SELECT sum(closed) FROM snapshot")
+        }
+        #expect(closed == 0)
+    }
+}
+
 /// Runs the portaudit binary with an argument list.
 @discardableResult
 func portaudit(_ arguments: [String], environment: [String: String]? = nil) throws -> CommandResult {
