@@ -14,6 +14,8 @@ public struct SnapshotSummary: Sendable, Codable, Equatable {
     public var changed: Int
     public var errors: [String]
     public var source: String
+    /// Network namespaces whose listeners were read.
+    public var namespaces: Int = 1
 }
 
 extension Store {
@@ -165,7 +167,7 @@ private struct SnapshotWriter<Source: ListenerSource> {
             sockets: observation.sockets.count,
             unattributed: observation.sockets.filter { $0.holders.isEmpty }.count,
             opened: opened, closed: closed, changed: changed, errors: observation.errors,
-            source: observation.source)
+            source: observation.source, namespaces: observation.namespacesRead.count)
     }
 
     private func upsertHost() throws -> Int64 {
