@@ -9,8 +9,11 @@ extension LiveSystemTests {
     /// cgroup is borrowed from LXC; the cgroup, the process and its socket are real.
     @Test func holderInAContainerCgroupIsShownWithItsContainer() throws {
         guard geteuid() == 0 else { return }
-        let hierarchy = "/sys/fs/cgroup/pids"
-        guard FileManager.default.isWritableFile(atPath: hierarchy) else { return }  // no cgroup v1 pids hierarchy here
+        // A v1 hierarchy, the v2 one of a hybrid host, or a v2-only host's root.
+        let candidates = ["/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+        guard let hierarchy = candidates.first(where: {
+            FileManager.default.fileExists(atPath: "\($0)/cgroup.procs") && FileManager.default.isWritableFile(atPath: $0)
+        }) else { return }  // no writable cgroup hierarchy: nothing to move a process into
         let name = "portaudit-test-\(UUID().uuidString.prefix(8).lowercased())"
         let group = "\(hierarchy)/lxc.payload.\(name)"
         try #require(mkdir(group, 0o755) == 0, "cannot create \(group)")

@@ -88,6 +88,7 @@ extension LiveSystemTests {
         // snapshot and history
         let snapshot = try portaudit("snapshot", "--db", db)
         try #require(snapshot.status == 0, "\(snapshot.stderr)")
+        #expect(snapshot.stdout.range(of: #"in \d+ network namespaces"#, options: .regularExpression) != nil)
         let stored = try DatabaseQueue(path: db).read { db in
             try Row.fetchAll(db, sql: """
                 SELECT n.inode, n.name, l.protocol, n.id = (SELECT netns_id FROM snapshot) AS is_host

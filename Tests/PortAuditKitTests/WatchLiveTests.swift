@@ -17,14 +17,14 @@ final class WatchProcess {
         try process.run()
     }
 
-    /// SIGTERM, then the exit status; gives up (SIGKILL) after a minute.
-    func terminate() throws -> Int32 {
-        process.terminate()
+    /// SIGTERM (or `signal`), then the exit status; gives up (SIGKILL) after a minute.
+    func terminate(_ signal: Int32 = SIGTERM) throws -> Int32 {
+        kill(process.processIdentifier, signal)
         let deadline = Date().addingTimeInterval(60)
         while process.isRunning {
             guard Date() < deadline else {
                 kill(process.processIdentifier, SIGKILL)
-                throw TestFailure("watch did not stop within a minute of SIGTERM")
+                throw TestFailure("watch did not stop within a minute of signal \(signal)")
             }
             usleep(10_000)
         }
@@ -146,7 +146,8 @@ extension LiveSystemTests {
         #expect(changes == 0)
     }
 
-    /// With a heartbeat shorter than the run, unchanged checks are still written now and then.
+    /// With a heartbeat shorter than the run, unchanged checks are still written now and
+    /// then; SIGINT (Ctrl-C) stops it as cleanly as SIGTERM.
     @Test func heartbeatWritesUnchangedChecks() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
@@ -160,8 +161,9 @@ extension LiveSystemTests {
             }
             return (count ?? 0) >= 3
         }
-        #expect(try watch.terminate() == 0)
+        #expect(try watch.terminate(SIGINT) == 0)
         let run = try #require(try Store(path: db, access: .readOnly).watchRuns().first)
+        #expect(run.stoppedAt != nil)
         #expect(run.snapshots >= 3)
         #expect(run.checks >= run.snapshots)
         let times = try DatabaseQueue(path: db).read { db in
