@@ -78,6 +78,11 @@ extension LiveSystemTests {
         #expect(try nowPorts(namespace.name).count == 2)
         #expect(try nowPorts(String(namespace.inode)).allSatisfy { $0["netns_name"] as? String == namespace.name })
         #expect(try nowPorts(String(namespace.inode)).count == 2)
+        // The /proc fallback reads the namespace's own tables too (/proc/thread-self/net).
+        let procfs = try portaudit("now", "--format", "json", "--enumerate", "procfs", "--netns", namespace.name)
+        try #require(procfs.status == 0, "\(procfs.stderr)")
+        let procfsSeen = try #require(try parseJSON(procfs.stdout) as? [[String: Any]]).filter { $0["port"] as? Int == port }
+        #expect(procfsSeen.count == 2 && Set(procfsSeen.flatMap(pidsOf)) == insidePIDs)
         let table = try portaudit("now", "--wide")
         #expect(table.stdout.split(separator: "\n").first?.hasPrefix("NETNS") == true)
         #expect(table.stdout.split(separator: "\n").contains { $0.hasPrefix(namespace.name) && $0.contains(":\(port)") })
