@@ -14,13 +14,14 @@ struct History: ParsableCommand {
 
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: OutputOptions
+    @OptionGroup var namespace: NamespaceOptions
 
     func run() throws {
         guard let spec = try parsePorts(port) else { return }
         if spec.isRange {
             throw ValidationError("history takes one port, not the range '\(port)'; `portaudit ports --all --port \(port)` lists a range")
         }
-        let history = try store.open(.readOnly).history(port: spec.port, proto: spec.proto)
+        let history = try store.open(.readOnly).history(port: spec.port, proto: spec.proto, netns: try namespace.selection)
         switch output.format {
         case .table: print(ListenerText.history(history, style: output.style))
         case .json: print(try JSONOutput.encode(history))

@@ -8,10 +8,12 @@ struct Now: ParsableCommand {
 
     @OptionGroup var output: OutputOptions
     @OptionGroup var sourceOptions: SourceOptions
+    @OptionGroup var namespace: NamespaceOptions
 
     func run() throws {
         var source = sourceOptions.source
         source.countsConnections = false  // nothing here shows them
+        source.namespaces = try namespace.selection
         let (listeners, _) = try source.currentListeners()
         switch output.format {
         case .table: print(ListenerText.now(listeners, style: output.style))

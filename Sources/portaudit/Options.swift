@@ -116,6 +116,24 @@ struct SourceOptions: ParsableArguments {
 
 extension LinuxListenerSource.Enumeration: ExpressibleByArgument {}
 
+/// `--netns host|all|ID`, shared by the commands that can look at one namespace.
+struct NamespaceOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "Network namespaces: host (portaudit's own), all (default; other namespaces need root), or one by inode or /run/netns name.",
+        valueName: "host|all|ID"))
+    var netns: String = "all"
+
+    var selection: NamespaceSelection {
+        get throws {
+            do { return try NamespaceSelection(parsing: netns) } catch let error as NamespaceSelection.Invalid {
+                throw ValidationError(error.description)
+            }
+        }
+    }
+
+    func validate() throws { _ = try selection }
+}
+
 extension PortSpec: ExpressibleByArgument {
     public init?(argument: String) {
         try? self.init(parsing: argument)

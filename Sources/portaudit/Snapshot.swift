@@ -15,7 +15,9 @@ struct Snapshot: ParsableCommand {
     func run() throws {
         let summary = try store.open(.readWrite).snapshot(from: sourceOptions.source)
         guard !quiet else { return }
-        var line = "snapshot \(summary.id): \(summary.listeners) listeners (\(summary.sockets) sockets"
+        var line = "snapshot \(summary.id): \(summary.listeners) listeners"
+        if summary.namespaces > 1 { line += " in \(summary.namespaces) network namespaces" }
+        line += " (\(summary.sockets) sockets"
         if summary.unattributed > 0 { line += ", \(summary.unattributed) without a readable holder" }
         line += "), \(summary.opened) opened, \(summary.closed) closed"
         if summary.changed > 0 { line += ", \(summary.changed) changed holders" }

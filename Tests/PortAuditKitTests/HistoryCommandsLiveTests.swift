@@ -79,10 +79,6 @@ struct HistoryScenario {
     }
 }
 
-func portaudit(_ arguments: [String], environment: [String: String]? = nil) throws -> CommandResult {
-    try run(portauditBinary, arguments, environment: environment)
-}
-
 /// A TCP connection from this process to a loopback port; the caller closes it.
 func connectLoopback(port: Int) throws -> Int32 {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

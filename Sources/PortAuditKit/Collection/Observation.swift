@@ -31,9 +31,11 @@ public struct ProcessDetails: Hashable, Sendable {
     public var cmdline: String?
     public var uid: UInt32?
     public var user: String?
+    /// The container it runs in, from its cgroup path; nil outside containers.
+    public var container: ContainerIdentity?
 
     public init(identity: ProcessIdentity, startedAt: Date, ppid: Int32?, name: String,
-                exe: String?, cmdline: String?, uid: UInt32?, user: String?) {
+                exe: String?, cmdline: String?, uid: UInt32?, user: String?, container: ContainerIdentity? = nil) {
         self.identity = identity
         self.startedAt = startedAt
         self.ppid = ppid
@@ -42,6 +44,7 @@ public struct ProcessDetails: Hashable, Sendable {
         self.cmdline = cmdline
         self.uid = uid
         self.user = user
+        self.container = container
     }
 }
 
@@ -90,15 +93,19 @@ public struct ListeningSocket: Hashable, Sendable {
     public var unattributedReason: String?
     /// For TCP, connections waiting to be accepted; 0 for UDP.
     public var acceptQueue: UInt32
+    /// Inode of the network namespace the socket lives in; 0 means the observation's own
+    /// (`Observation.netnsInode`). The same key in two namespaces is two listeners.
+    public var netns: UInt64
 
     public init(key: ListenerKey, inode: UInt64, uid: UInt32, holders: [SocketHolder] = [],
-                unattributedReason: String? = nil, acceptQueue: UInt32 = 0) {
+                unattributedReason: String? = nil, netns: UInt64 = 0, acceptQueue: UInt32 = 0) {
         self.key = key
         self.inode = inode
         self.uid = uid
         self.holders = holders
         self.unattributedReason = unattributedReason
         self.acceptQueue = acceptQueue
+        self.netns = netns
     }
 }
 
@@ -119,6 +126,7 @@ public struct HostIdentity: Hashable, Sendable {
 /// Everything one collection saw.
 public struct Observation: Sendable {
     public var host: HostIdentity
+    /// The namespace the collector runs in: the snapshot's own, "host" in queries.
     public var netnsInode: UInt64
     public var asRoot: Bool
     /// How sockets were enumerated ("netlink", "procfs").
@@ -131,6 +139,14 @@ public struct Observation: Sendable {
     /// Established TCP connections per listening TCP listener; nil when they could not be
     /// counted, so that no usage is recorded rather than a wrong zero.
     public var connections: [ListenerKey: Int]?
+    /// Namespaces whose tables were read, so their listeners are all in `sockets`.
+    /// Empty means only `netnsInode` (a source that knows nothing of namespaces).
+    public var namespaces: [NetworkNamespace] = []
+    /// Namespaces found but not read: what they hold is unknown, not gone.
+    public var unreadNamespaces: Set<UInt64> = []
+    /// Every namespace of the machine was looked for, so a namespace seen before and not
+    /// found now is gone with its listeners.
+    public var namespacesComplete = false
 
     public init(host: HostIdentity, netnsInode: UInt64, asRoot: Bool, source: String,
                 sockets: [ListeningSocket], errors: [String], processNames: [ProcessIdentity: String] = [:]) {
@@ -146,6 +162,16 @@ public struct Observation: Sendable {
     /// Every process that holds at least one socket.
     public var holderProcesses: Set<ProcessIdentity> {
         Set(sockets.flatMap { $0.holders.map(\.process) })
+    }
+
+    /// The namespaces read, never empty.
+    public var namespacesRead: [NetworkNamespace] {
+        namespaces.isEmpty ? [NetworkNamespace(inode: netnsInode)] : namespaces
+    }
+
+    /// The namespace of `socket`, with 0 resolved to the observation's own.
+    public func namespace(of socket: ListeningSocket) -> UInt64 {
+        socket.netns == 0 ? netnsInode : socket.netns
     }
 }
 

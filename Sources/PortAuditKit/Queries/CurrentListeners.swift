@@ -12,9 +12,15 @@ public struct CurrentListener: Encodable, Sendable {
     /// Why no holder was found, when `processes` is empty.
     public var unattributed: String?
     public var service: String?
+    /// Inode of the network namespace it listens in, and that namespace's /run/netns name.
+    public var netns: UInt64
+    public var netnsName: String?
+    /// Whether that namespace is portaudit's own (the host's).
+    public var netnsIsHost: Bool
 
     enum CodingKeys: String, CodingKey {
-        case proto = "protocol", address, port, interface, inode, socketUid, processes, unattributed, service
+        case proto = "protocol", address, port, interface, inode, socketUid, processes, unattributed, service,
+             netns, netnsName, netnsIsHost
     }
 }
 
@@ -23,8 +29,10 @@ extension ListenerSource {
     public func currentListeners() throws -> (listeners: [CurrentListener], observation: Observation) {
         let observation = try observe()
         let details = describe(observation.holderProcesses)
+        let names = Dictionary(observation.namespacesRead.map { ($0.inode, $0.name) }) { a, _ in a }
         let listeners = observation.sockets.map { socket in
-            CurrentListener(
+            let netns = observation.namespace(of: socket)
+            return CurrentListener(
                 proto: socket.key.proto, address: socket.key.address, port: socket.key.port,
                 interface: socket.key.interface, inode: socket.inode, socketUid: socket.uid,
                 processes: socket.holders.map { holder in
@@ -32,12 +40,13 @@ extension ListenerSource {
                     return HolderView(pid: holder.process.pid,
                                       name: d?.name ?? observation.processNames[holder.process] ?? "?",
                                       user: d?.user, uid: d?.uid, exe: d?.exe, cmdline: d?.cmdline, ppid: d?.ppid,
-                                      startedAt: d?.startedAt, fd: holder.fd, inode: socket.inode)
+                                      startedAt: d?.startedAt, fd: holder.fd, inode: socket.inode, container: d?.container)
                 },
                 unattributed: socket.holders.isEmpty ? socket.unattributedReason : nil,
                 service: ServiceRegistry.lookup(port: socket.key.port, proto: socket.key.proto)
-                    .first { !$0.service.isEmpty }?.service)
-        }.sorted { ($0.key, $0.inode) < ($1.key, $1.inode) }
+                    .first { !$0.service.isEmpty }?.service,
+                netns: netns, netnsName: names[netns] ?? nil, netnsIsHost: netns == observation.netnsInode)
+        }.sorted { ($0.key, $0.netnsIsHost ? 0 : 1, $0.netns, $0.inode) < ($1.key, $1.netnsIsHost ? 0 : 1, $1.netns, $1.inode) }
         return (listeners, observation)
     }
 }
@@ -60,5 +69,8 @@ extension CurrentListener {
         try c.encode(processes, forKey: .processes)
         try c.encode(unattributed, forKey: .unattributed)
         try c.encode(service, forKey: .service)
+        try c.encode(netns, forKey: .netns)
+        try c.encode(netnsName, forKey: .netnsName)
+        try c.encode(netnsIsHost, forKey: .netnsIsHost)
     }
 }

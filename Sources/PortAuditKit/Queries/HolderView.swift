@@ -13,13 +13,15 @@ public struct HolderView: Encodable, Sendable, Equatable {
     public var startedAt: Date?
     public var fd: Int32?
     public var inode: UInt64
+    /// The container the process runs in, from its cgroup path; nil outside containers.
+    public var container: ContainerIdentity?
 
     enum CodingKeys: String, CodingKey {
-        case pid, name, user, uid, exe, cmdline, ppid, startedAt, fd, inode
+        case pid, name, user, uid, exe, cmdline, ppid, startedAt, fd, inode, container
     }
 
     public init(pid: Int32, name: String, user: String?, uid: UInt32?, exe: String?, cmdline: String?,
-                ppid: Int32?, startedAt: Date?, fd: Int32?, inode: UInt64) {
+                ppid: Int32?, startedAt: Date?, fd: Int32?, inode: UInt64, container: ContainerIdentity? = nil) {
         self.pid = pid
         self.name = name
         self.user = user
@@ -30,6 +32,7 @@ public struct HolderView: Encodable, Sendable, Equatable {
         self.startedAt = startedAt
         self.fd = fd
         self.inode = inode
+        self.container = container
     }
 }
 
@@ -77,5 +80,6 @@ extension HolderView {
         try c.encode(startedAt, forKey: .startedAt)
         try c.encode(fd, forKey: .fd)
         try c.encode(inode, forKey: .inode)
+        try c.encode(container, forKey: .container)
     }
 }

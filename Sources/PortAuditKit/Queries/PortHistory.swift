@@ -44,27 +44,44 @@ public struct ListenerInterval: Encodable, Sendable {
     public var sockets: Int
     public var processes: [HolderView]
     public var unattributed: [UnattributedSocket]
+    /// Inode of the network namespace it listened in, its /run/netns name, and whether it
+    /// is the namespace the snapshots ran in (the host's).
+    public var netns: UInt64
+    public var netnsName: String?
+    public var netnsIsHost: Bool
 
     enum CodingKeys: String, CodingKey {
         case proto = "protocol", address, port, interface, began, appearedAfter, firstSeen, lastSeen, goneBy, listening,
-             ended, sockets, processes, unattributed
+             ended, sockets, processes, unattributed, netns, netnsName, netnsIsHost
+    }
+}
+
+/// `--netns ID` named no namespace the store has seen.
+public struct UnknownNamespace: Error, CustomStringConvertible {
+    public var selection: NamespaceSelection
+    public var description: String {
+        "no network namespace '\(selection)' in the store: give host, all, or an inode or /run/netns name that a snapshot saw"
     }
 }
 
 extension Store {
-    public func history(port: UInt16, proto: TransportProtocol? = nil) throws -> PortHistory {
-        try read { db in try HistoryQuery(db: db).history(port: port, proto: proto) }
+    public func history(port: UInt16, proto: TransportProtocol? = nil, netns: NamespaceSelection = .all) throws -> PortHistory {
+        try read { db in try HistoryQuery(db: db).history(port: port, proto: proto, netns: netns) }
     }
 }
 
 struct HistoryQuery {
     let db: Database
 
-    func history(port: UInt16, proto: TransportProtocol?) throws -> PortHistory {
+    /// The host's namespace of a host: the one its latest snapshot ran in.
+    static let hostNetns = "(SELECT s.netns_id FROM snapshot s WHERE s.host_id = n.host_id ORDER BY s.id DESC LIMIT 1)"
+
+    func history(port: UInt16, proto: TransportProtocol?, netns: NamespaceSelection = .all) throws -> PortHistory {
         var sql = """
             SELECT i.id, i.listener_id, l.protocol, l.address, l.port, l.interface, i.socket_count,
                    n.host_id, i.first_snapshot_id, f.started_at AS first_at,
-                   la.started_at AS last_at, g.started_at AS gone_at, i.ended_snapshot_id
+                   la.started_at AS last_at, g.started_at AS gone_at, i.ended_snapshot_id,
+                   n.inode AS netns_inode, n.name AS netns_name, n.id = \(Self.hostNetns) AS netns_is_host
             FROM listener l
             JOIN netns n ON n.id = l.netns_id
             JOIN listener_interval i ON i.listener_id = l.id
@@ -78,7 +95,17 @@ struct HistoryQuery {
             sql += " AND l.protocol = ?"
             arguments += [proto.rawValue]
         }
-        sql += " ORDER BY f.started_at, l.protocol, l.address, i.id"
+        switch netns {
+        case .all: break
+        case .host: sql += " AND n.id = \(Self.hostNetns)"
+        case .id(let text):
+            let inode = UInt64(text).map { Int64(bitPattern: $0) }
+            let known = try Bool.fetchOne(db, sql: "SELECT 1 FROM netns WHERE inode IS ? OR name = ?", arguments: [inode, text]) ?? false
+            if !known { throw UnknownNamespace(selection: netns) }
+            sql += " AND (n.inode IS ? OR n.name = ?)"
+            arguments += [inode, text]
+        }
+        sql += " ORDER BY f.started_at, l.protocol, l.address, n.inode, i.id"
         let rows = try Row.fetchAll(db, sql: sql, arguments: arguments)
 
         let latest = try latestSnapshots(hosts: Set(rows.map { $0["host_id"] as Int64 }))
@@ -103,7 +130,9 @@ struct HistoryQuery {
                 goneBy: (row["gone_at"] as Int64?).map(Timestamp.date(milliseconds:)),
                 listening: open,
                 ended: open ? nil : (starts.contains(Pair(row["listener_id"], endedBy ?? -1)) ? "replaced" : "closed"),
-                sockets: row["socket_count"], processes: processes, unattributed: unattributed))
+                sockets: row["socket_count"], processes: processes, unattributed: unattributed,
+                netns: UInt64(bitPattern: row["netns_inode"] as Int64), netnsName: row["netns_name"],
+                netnsIsHost: row["netns_is_host"] ?? false))
         }
 
         let first = intervals.min { $0.firstSeen < $1.firstSeen }
@@ -153,7 +182,8 @@ struct HistoryQuery {
         var result: [Int64: ([HolderView], [UnattributedSocket])] = [:]
         let rows = try Row.fetchCursor(db, sql: """
             SELECT h.interval_id, h.inode, h.socket_uid, h.fd, h.unattributed_reason,
-                   p.pid, p.name, p.user, p.uid, p.exe, p.cmdline, p.ppid, p.started_at
+                   p.pid, p.name, p.user, p.uid, p.exe, p.cmdline, p.ppid, p.started_at,
+                   p.container_runtime, p.container_id
             FROM holding h LEFT JOIN process p ON p.id = h.process_id
             WHERE h.interval_id IN (SELECT value FROM json_each(?))
             ORDER BY h.interval_id, p.pid, h.fd
@@ -170,7 +200,8 @@ struct HistoryQuery {
                     uid: (row["uid"] as Int64?).map { UInt32(truncatingIfNeeded: $0) },
                     exe: row["exe"], cmdline: row["cmdline"], ppid: row["ppid"],
                     startedAt: (row["started_at"] as Int64?).map(Timestamp.date(milliseconds:)),
-                    fd: row["fd"], inode: inode))
+                    fd: row["fd"], inode: inode,
+                    container: (row["container_runtime"] as String?).map { ContainerIdentity(runtime: $0, id: row["container_id"] ?? "") }))
             }
         }
         return result
@@ -212,5 +243,8 @@ extension ListenerInterval {
         try c.encode(sockets, forKey: .sockets)
         try c.encode(processes, forKey: .processes)
         try c.encode(unattributed, forKey: .unattributed)
+        try c.encode(netns, forKey: .netns)
+        try c.encode(netnsName, forKey: .netnsName)
+        try c.encode(netnsIsHost, forKey: .netnsIsHost)
     }
 }

@@ -31,23 +31,38 @@ extension HolderView {
     }
 
     var userText: String { user ?? uid.map(String.init) ?? "?" }
+
+    /// "[docker 3f4e5a6b7c8d] " before the command of a process in a container.
+    var containerPrefix: String { container.map { "[\($0.shortText)] " } ?? "" }
+}
+
+enum NamespaceText {
+    /// "host", the /run/netns name, or the inode.
+    static func text(inode: UInt64, name: String?, isHost: Bool) -> String {
+        isHost ? "host" : name ?? String(inode)
+    }
 }
 
 public enum ListenerText {
     public static func now(_ listeners: [CurrentListener], style: TextStyle) -> String {
-        var table = TextTable([
+        // The namespace column appears only when there is more than the host's to tell apart.
+        let showNamespace = Set(listeners.map(\.netns)).count > 1 || listeners.contains { !$0.netnsIsHost }
+        var table = TextTable((showNamespace ? [.init("NETNS")] : []) + [
             .init("PROTO"), .init("LOCAL ADDRESS"), .init("PID", alignRight: true), .init("USER"),
             .init("COMMAND", flexible: true),
         ])
         for listener in listeners {
             let endpoint = Endpoint.text(address: listener.address, port: listener.port, interface: listener.interface)
+            let namespace = showNamespace
+                ? [NamespaceText.text(inode: listener.netns, name: listener.netnsName, isHost: listener.netnsIsHost)] : []
             if listener.processes.isEmpty {
-                table.append([listener.proto.rawValue, endpoint, "-", "-",
-                              "(no readable holder: \(listener.unattributed ?? "unknown"))"])
+                table.append(namespace + [listener.proto.rawValue, endpoint, "-", "-",
+                                          "(no readable holder: \(listener.unattributed ?? "unknown"))"])
             }
             for (i, holder) in listener.processes.enumerated() {
-                table.append([i == 0 ? listener.proto.rawValue : "", i == 0 ? endpoint : "",
-                              String(holder.pid), holder.userText, holder.commandText])
+                table.append((i == 0 ? namespace : namespace.map { _ in "" }) + [
+                    i == 0 ? listener.proto.rawValue : "", i == 0 ? endpoint : "",
+                    String(holder.pid), holder.userText, holder.containerPrefix + holder.commandText])
             }
         }
         if listeners.isEmpty { return "no listening sockets" }
@@ -76,7 +91,9 @@ public enum ListenerText {
             lines.append("")
             let endpoint = Endpoint.text(address: interval.address, port: interval.port, interface: interval.interface)
             let sockets = interval.sockets > 1 ? " (\(interval.sockets) sockets)" : ""
-            lines.append("\(interval.proto.rawValue) \(endpoint)\(sockets)")
+            let namespace = interval.netnsIsHost ? ""
+                : " in netns \(NamespaceText.text(inode: interval.netns, name: interval.netnsName, isHost: false))"
+            lines.append("\(interval.proto.rawValue) \(endpoint)\(sockets)\(namespace)")
             switch (interval.began, interval.appearedAfter) {
             case ("changed", let after?):
                 lines.append("  from \(style.time(interval.firstSeen)), holders changed since \(style.time(after))")
@@ -93,7 +110,7 @@ public enum ListenerText {
                 lines.append("  last seen \(style.time(interval.lastSeen))\(by)")
             }
             for holder in interval.processes {
-                lines.append("  pid \(holder.pid) \(holder.name) (\(holder.userText)): \(holder.commandText)")
+                lines.append("  pid \(holder.pid) \(holder.name) (\(holder.userText)): \(holder.containerPrefix)\(holder.commandText)")
             }
             for socket in interval.unattributed {
                 lines.append("  no readable holder (\(socket.reason)), socket uid \(socket.socketUid)")

@@ -14,6 +14,8 @@ public struct SnapshotSummary: Sendable, Codable, Equatable {
     public var changed: Int
     public var errors: [String]
     public var source: String
+    /// Network namespaces whose listeners were read.
+    public var namespaces: Int = 1
 }
 
 extension Store {
@@ -22,18 +24,34 @@ extension Store {
     public func snapshot(from source: some ListenerSource, clock: @escaping () -> Date = Date.init) throws -> SnapshotSummary {
         let started = clock()
         let observation = try source.observe()
-        return try write { db in
+        return try record(observation, describer: source, started: started, clock: clock)
+    }
+
+    /// Stores an observation made at `started`; `alongside` runs in the same transaction.
+    func record(_ observation: Observation, describer source: some ListenerSource, started: Date,
+                clock: @escaping () -> Date = Date.init,
+                alongside: (Database, SnapshotSummary) throws -> Void = { _, _ in }) throws -> SnapshotSummary {
+        try write { db in
             let summary = try SnapshotWriter(db: db, observation: observation, source: source, started: started, clock: clock).run()
+            try alongside(db, summary)
             try UsageWriter(db: db, observation: observation, snapshotID: summary.id).run()
             return summary
         }
     }
 }
 
+/// A listener as history keeps it: the same key in two network namespaces is two listeners.
+struct NamespacedKey: Hashable {
+    var netns: UInt64
+    var key: ListenerKey
+}
+
 /// One listener's state as a snapshot sees it: every socket and every holder.
 struct ListenerState {
     var key: ListenerKey
     var sockets: [ListeningSocket]
+    /// Inode of its network namespace.
+    var netns: UInt64 = 0
 
     /// A fingerprint that changes when any socket, holder or reason changes. FNV-1a, so it
     /// is the same in every run (Swift's Hasher is seeded per process).
@@ -68,31 +86,44 @@ private struct SnapshotWriter<Source: ListenerSource> {
 
     func run() throws -> SnapshotSummary {
         let hostID = try upsertHost()
-        let netnsID = try upsertNetns(hostID: hostID)
+        var netnsIDs: [UInt64: Int64] = [:]
+        for namespace in observation.namespacesRead {
+            netnsIDs[namespace.inode] = try upsertNetns(namespace, hostID: hostID)
+        }
+        let netnsID = try netnsIDs[observation.netnsInode]
+            ?? upsertNetns(NetworkNamespace(inode: observation.netnsInode), hostID: hostID)
         let previousSnapshot = try Int64.fetchOne(db, sql: """
             SELECT id FROM snapshot WHERE host_id = ? ORDER BY id DESC LIMIT 1
             """, arguments: [hostID])
 
-        // Open intervals of this namespace: what the previous snapshot saw.
-        var open: [ListenerKey: (interval: Int64, fingerprint: Int64)] = [:]
+        // Open intervals: what the previous snapshot saw, in the namespaces this one can
+        // speak for: those it read, and, when it looked for all of them, those now gone.
+        // A namespace it could not read (or not look for, without root) is left as it was.
+        var open: [NamespacedKey: (interval: Int64, fingerprint: Int64)] = [:]
         let rows = try Row.fetchCursor(db, sql: """
-            SELECT i.id, i.state_hash, l.protocol, l.address, l.port, l.interface
-            FROM listener l JOIN listener_interval i ON i.listener_id = l.id AND i.last_snapshot_id IS NULL
-            WHERE l.netns_id = ?
-            """, arguments: [netnsID])
+            SELECT i.id, i.state_hash, n.inode, l.protocol, l.address, l.port, l.interface
+            FROM netns n
+            JOIN listener l ON l.netns_id = n.id
+            JOIN listener_interval i ON i.listener_id = l.id AND i.last_snapshot_id IS NULL
+            WHERE n.host_id = ?
+            """, arguments: [hostID])
         while let row = try rows.next() {
-            guard let proto = TransportProtocol(rawValue: row[2]) else { continue }
-            let key = ListenerKey(proto: proto, address: row[3], port: UInt16(row[4] as Int), interface: row[5])
-            open[key] = (row[0], row[1])
+            guard let proto = TransportProtocol(rawValue: row[3]) else { continue }
+            let inode = UInt64(bitPattern: row[2] as Int64)
+            let answers = netnsIDs[inode] != nil
+                || (observation.namespacesComplete && !observation.unreadNamespaces.contains(inode))
+            guard answers else { continue }
+            let key = ListenerKey(proto: proto, address: row[4], port: UInt16(row[5] as Int), interface: row[6])
+            open[NamespacedKey(netns: inode, key: key)] = (row[0], row[1])
         }
 
-        let current = Dictionary(grouping: observation.sockets, by: \.key)
-            .map { ListenerState(key: $0.key, sockets: $0.value) }
+        let current = Dictionary(grouping: observation.sockets) { NamespacedKey(netns: observation.namespace(of: $0), key: $0.key) }
+            .map { ListenerState(key: $0.key.key, sockets: $0.value, netns: $0.key.netns) }
         var toOpen: [ListenerState] = []
         var toClose: [Int64] = []
         var opened = 0, changed = 0
         for state in current {
-            if let existing = open.removeValue(forKey: state.key) {
+            if let existing = open.removeValue(forKey: NamespacedKey(netns: state.netns, key: state.key)) {
                 if existing.fingerprint == state.fingerprint { continue }
                 toClose.append(existing.interval)
                 changed += 1
@@ -125,7 +156,9 @@ private struct SnapshotWriter<Source: ListenerSource> {
         }
         if !toOpen.isEmpty {
             let processIDs = try processRows(for: toOpen, hostID: hostID)
-            for state in toOpen { try insertInterval(state, netnsID: netnsID, snapshotID: snapshotID, processIDs: processIDs) }
+            for state in toOpen {
+                try insertInterval(state, netnsID: netnsIDs[state.netns] ?? netnsID, snapshotID: snapshotID, processIDs: processIDs)
+            }
         }
 
         let durationMs = max(0, Int((clock().timeIntervalSince(started) * 1000).rounded()))
@@ -135,7 +168,7 @@ private struct SnapshotWriter<Source: ListenerSource> {
             sockets: observation.sockets.count,
             unattributed: observation.sockets.filter { $0.holders.isEmpty }.count,
             opened: opened, closed: closed, changed: changed, errors: observation.errors,
-            source: observation.source)
+            source: observation.source, namespaces: observation.namespacesRead.count)
     }
 
     private func upsertHost() throws -> Int64 {
@@ -146,11 +179,20 @@ private struct SnapshotWriter<Source: ListenerSource> {
         return db.lastInsertedRowID
     }
 
-    private func upsertNetns(hostID: Int64) throws -> Int64 {
-        let inode = Int64(bitPattern: observation.netnsInode)
-        if let id = try Int64.fetchOne(db, sql: "SELECT id FROM netns WHERE host_id = ? AND inode = ?",
-                                       arguments: [hostID, inode]) { return id }
-        try db.execute(sql: "INSERT INTO netns (host_id, inode) VALUES (?, ?)", arguments: [hostID, inode])
+    /// The namespace's row; a name given since (`ip netns attach`) is recorded, a name
+    /// removed is kept, as history.
+    private func upsertNetns(_ namespace: NetworkNamespace, hostID: Int64) throws -> Int64 {
+        let inode = Int64(bitPattern: namespace.inode)
+        if let row = try Row.fetchOne(db, sql: "SELECT id, name FROM netns WHERE host_id = ? AND inode = ?",
+                                      arguments: [hostID, inode]) {
+            let id: Int64 = row["id"]
+            if let name = namespace.name, name != row["name"] as String? {
+                try db.execute(sql: "UPDATE netns SET name = ? WHERE id = ?", arguments: [name, id])
+            }
+            return id
+        }
+        try db.execute(sql: "INSERT INTO netns (host_id, inode, name) VALUES (?, ?, ?)",
+                       arguments: [hostID, inode, namespace.name])
         return db.lastInsertedRowID
     }
 
@@ -174,8 +216,9 @@ private struct SnapshotWriter<Source: ListenerSource> {
         guard !unknown.isEmpty else { return ids }
         let details = source.describe(unknown)
         let insert = try db.cachedStatement(sql: """
-            INSERT INTO process (host_id, boot_id, pid, start_ticks, started_at, ppid, name, exe, cmdline, uid, user)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO process (host_id, boot_id, pid, start_ticks, started_at, ppid, name, exe, cmdline, uid, user,
+                                 container_runtime, container_id)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         for identity in unknown {
             // A holder that exited since the walk keeps the name the walk saw.
@@ -184,7 +227,7 @@ private struct SnapshotWriter<Source: ListenerSource> {
                 hostID, bootID, identity.pid, Int64(bitPattern: identity.startTicks),
                 d.map { Timestamp.milliseconds($0.startedAt) } ?? Timestamp.milliseconds(started),
                 d?.ppid, d?.name ?? observation.processNames[identity] ?? "?", d?.exe, d?.cmdline,
-                d?.uid.map { Int64($0) }, d?.user,
+                d?.uid.map { Int64($0) }, d?.user, d?.container?.runtime, d?.container?.id,
             ])
             ids[identity] = db.lastInsertedRowID
         }

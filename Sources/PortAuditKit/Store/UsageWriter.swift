@@ -10,7 +10,8 @@ struct UsageWriter {
     func run() throws {
         guard let connections = observation.connections else { return }
         var queues: [ListenerKey: Int] = [:]
-        for socket in observation.sockets where socket.key.proto == .tcp {
+        // Connections are counted in the snapshot's own namespace only.
+        for socket in observation.sockets where socket.key.proto == .tcp && (socket.netns == 0 || socket.netns == observation.netnsInode) {
             queues[socket.key, default: 0] += Int(socket.acceptQueue)
         }
         guard !queues.isEmpty,

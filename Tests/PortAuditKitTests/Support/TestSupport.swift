@@ -52,6 +52,12 @@ func portaudit(_ arguments: String..., environment: [String: String]? = nil) thr
     try run(portauditBinary, arguments, environment: environment)
 }
 
+/// Runs the portaudit binary with an argument list.
+@discardableResult
+func portaudit(_ arguments: [String], environment: [String: String]? = nil) throws -> CommandResult {
+    try run(portauditBinary, arguments, environment: environment)
+}
+
 /// A fresh directory, removed by the caller with `remove()`.
 struct TemporaryDirectory {
     let url: URL
@@ -84,14 +90,15 @@ final class Listeners {
     let process: Process
     let manifest: Manifest
 
-    /// `arguments` as for listeners.py, e.g. ["--socket", "tcp4:41000"].
-    init(_ arguments: [String]) throws {
+    /// `arguments` as for listeners.py, e.g. ["--socket", "tcp4:41000"]; `launcher` runs it
+    /// (e.g. ["ip", "netns", "exec", NAME] to listen in another network namespace).
+    init(_ arguments: [String], launcher: [String] = []) throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let manifestPath = directory.file("manifest.json")
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", repositoryRoot.appendingPathComponent("scripts/listeners.py").path] + arguments + ["--manifest", manifestPath]
+        process.arguments = launcher + ["python3", repositoryRoot.appendingPathComponent("scripts/listeners.py").path] + arguments + ["--manifest", manifestPath]
         process.standardInput = FileHandle.nullDevice
         try process.run()
         let deadline = Date().addingTimeInterval(60)

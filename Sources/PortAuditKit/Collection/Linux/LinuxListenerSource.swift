@@ -3,7 +3,7 @@ import Glibc
 #endif
 import Foundation
 
-/// Listeners of the network namespace this process runs in, read from the Linux kernel.
+/// Listeners of the network namespaces of this machine, read from the Linux kernel.
 public struct LinuxListenerSource: ListenerSource {
     public enum Enumeration: String, Sendable, CaseIterable {
         /// netlink sock_diag, and /proc/net for any table netlink refuses.
@@ -17,19 +17,25 @@ public struct LinuxListenerSource: ListenerSource {
     public var procRoot: String
     /// Count established connections per listener (for `usage`); `now` does not need them.
     public var countsConnections = true
+    /// Which network namespaces to read; every one by default (as root).
+    public var namespaces: NamespaceSelection
 
-    public init(enumeration: Enumeration = .auto, threads: Int = min(2, max(1, ProcessInfo.processInfo.activeProcessorCount))) {
+    public init(enumeration: Enumeration = .auto, threads: Int = min(2, max(1, ProcessInfo.processInfo.activeProcessorCount)),
+                namespaces: NamespaceSelection = .all) {
         self.enumeration = enumeration
         self.threads = threads
         self.procRoot = "/proc"
+        self.namespaces = namespaces
     }
 
     public func observe() throws -> Observation {
         var errors: [String] = []
-        let (raw, source) = try enumerate(errors: &errors)
+        let pids = DescriptorWalk.allPIDs()
+        let collected = try enumerateNamespaces(pids: pids, errors: &errors)
+        let raw = collected.sockets
 
         let wanted = Set(raw.map(\.inode))
-        let walk = DescriptorWalk.walk(pids: DescriptorWalk.allPIDs(), wanted: wanted, threads: threads)
+        let walk = DescriptorWalk.walk(pids: pids, wanted: wanted, threads: threads)
         if !walk.deniedPIDs.isEmpty {
             errors.append("descriptors of \(walk.deniedPIDs.count) process(es) not readable (permission denied): pid \(walk.deniedPIDs.sorted().prefix(10).map(String.init).joined(separator: ", "))")
         }
@@ -63,16 +69,20 @@ public struct LinuxListenerSource: ListenerSource {
                 }
             }
             return ListeningSocket(key: socket.key, inode: socket.inode, uid: socket.uid,
-                                   holders: holders, unattributedReason: reason,
+                                   holders: holders, unattributedReason: reason, netns: socket.netns,
                                    acceptQueue: socket.key.proto == .tcp ? socket.receiveQueue : 0)
         }
         var observation = Observation(host: Self.host(), netnsInode: Self.netnsInode(), asRoot: geteuid() == 0,
-                                      source: source, sockets: sockets, errors: errors, processNames: names)
-        if countsConnections && enumeration != .procfs { observation.connections = ConnectionCounter.count(listeners: sockets.map(\.key)) }
+                                      source: collected.source, sockets: sockets, errors: errors, processNames: names)
+        observation.namespaces = collected.read
+        observation.unreadNamespaces = collected.unread
+        observation.namespacesComplete = collected.complete
+        if countsConnections && enumeration != .procfs { observation.connections = ConnectionCounter.count(listeners: sockets.filter { $0.netns == 0 || $0.netns == observation.netnsInode }.map(\.key)) }
         return observation
     }
 
-    private func enumerate(errors: inout [String]) throws -> ([RawSocket], String) {
+    /// The sockets of the namespace this thread is in.
+    func enumerate(errors: inout [String]) throws -> ([RawSocket], String) {
         var sockets: [RawSocket] = []
         var sources = Set<String>()
         for table in SocketTable.all {
@@ -124,7 +134,8 @@ public struct LinuxListenerSource: ListenerSource {
                 exe: ProcFiles.readLink(base + "/exe"),
                 cmdline: cmdline,
                 uid: uid,
-                user: uid.flatMap { users.name(of: $0) })
+                user: uid.flatMap { users.name(of: $0) },
+                container: ProcFiles.readString(base + "/cgroup").flatMap(ContainerCgroup.parse))
         }
         return details
     }

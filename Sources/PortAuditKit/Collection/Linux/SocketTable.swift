@@ -24,4 +24,6 @@ struct RawSocket: Hashable, Sendable {
     var uid: UInt32
     /// For a listening TCP socket, connections waiting in the accept queue.
     var receiveQueue: UInt32
+    /// Inode of the network namespace whose table listed it; set after enumeration.
+    var netns: UInt64 = 0
 }
