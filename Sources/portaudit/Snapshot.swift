@@ -12,8 +12,20 @@ struct Snapshot: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Print nothing on success.")
     var quiet = false
 
+    @Flag(name: .long, help: "Mask secret-looking values in command lines before storing them (see `portaudit config cmdline`).")
+    var redact = false
+
+    @Flag(name: .long, help: "Store no command lines.")
+    var noCmdline = false
+
+    @Option(name: .long, help: ArgumentHelp("Let this group read the store (directory 0750, file 0640); otherwise owner only.", valueName: "group"))
+    var group: String?
+
     func run() throws {
-        let summary = try store.open(.readWrite).snapshot(from: sourceOptions.source)
+        let policy: CommandLinePolicy = noCmdline ? .none : (redact ? .redact : .full)
+        let opened = try store.open(.readWrite)
+        let summary = try opened.snapshot(from: sourceOptions.source, commandLines: policy)
+        if let group { try opened.grantGroupRead(group: group) }
         guard !quiet else { return }
         var line = "snapshot \(summary.id): \(summary.listeners) listeners (\(summary.sockets) sockets"
         if summary.unattributed > 0 { line += ", \(summary.unattributed) without a readable holder" }

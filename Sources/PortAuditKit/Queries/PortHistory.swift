@@ -44,10 +44,13 @@ public struct ListenerInterval: Encodable, Sendable {
     public var sockets: Int
     public var processes: [HolderView]
     public var unattributed: [UnattributedSocket]
+    /// Gaps in the snapshots between `firstSeen` and `lastSeen`: nothing is known about the
+    /// listener during them, so the interval is not a claim that it listened then.
+    public var unobserved: [CoverageGap] = []
 
     enum CodingKeys: String, CodingKey {
         case proto = "protocol", address, port, interface, began, appearedAfter, firstSeen, lastSeen, goneBy, listening,
-             ended, sockets, processes, unattributed
+             ended, sockets, processes, unattributed, unobserved
     }
 }
 
@@ -86,6 +89,9 @@ struct HistoryQuery {
         let starts = Set(rows.map { Pair($0["listener_id"], $0["first_snapshot_id"]) })
         let ends = Set(rows.compactMap { row in (row["ended_snapshot_id"] as Int64?).map { Pair(row["listener_id"], $0) } })
 
+        var coverage: [Int64: HostCoverage] = [:]
+        for host in Set(rows.map { $0["host_id"] as Int64 }) { coverage[host] = try CoverageQuery(db: db).host(host) }
+
         var intervals: [ListenerInterval] = []
         for row in rows {
             let id: Int64 = row["id"]
@@ -104,6 +110,9 @@ struct HistoryQuery {
                 listening: open,
                 ended: open ? nil : (starts.contains(Pair(row["listener_id"], endedBy ?? -1)) ? "replaced" : "closed"),
                 sockets: row["socket_count"], processes: processes, unattributed: unattributed))
+            if let last = intervals.last, let hostCoverage = coverage[row["host_id"]] {
+                intervals[intervals.count - 1].unobserved = hostCoverage.gaps(within: last.firstSeen, last.lastSeen)
+            }
         }
 
         let first = intervals.min { $0.firstSeen < $1.firstSeen }
@@ -212,5 +221,6 @@ extension ListenerInterval {
         try c.encode(sockets, forKey: .sockets)
         try c.encode(processes, forKey: .processes)
         try c.encode(unattributed, forKey: .unattributed)
+        try c.encode(unobserved, forKey: .unobserved)
     }
 }

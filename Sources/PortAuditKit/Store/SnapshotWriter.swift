@@ -19,11 +19,14 @@ public struct SnapshotSummary: Sendable, Codable, Equatable {
 extension Store {
     /// Collects from `source` and stores the result in one transaction: intervals that are
     /// unchanged are left alone, so an unchanged machine adds only the snapshot row.
-    public func snapshot(from source: some ListenerSource, clock: @escaping () -> Date = Date.init) throws -> SnapshotSummary {
+    /// `commandLines` can only make the store's own setting stricter (see `CommandLinePolicy`).
+    public func snapshot(from source: some ListenerSource, clock: @escaping () -> Date = Date.init,
+                         commandLines: CommandLinePolicy = .full) throws -> SnapshotSummary {
         let started = clock()
         let observation = try source.observe()
         return try write { db in
-            try SnapshotWriter(db: db, observation: observation, source: source, started: started, clock: clock).run()
+            try SnapshotWriter(db: db, observation: observation, source: source, started: started, clock: clock,
+                               commandLines: max(commandLines, try Self.commandLinePolicy(db))).run()
         }
     }
 }
@@ -63,6 +66,8 @@ private struct SnapshotWriter<Source: ListenerSource> {
     let source: Source
     let started: Date
     let clock: () -> Date
+    /// What is kept of each new holder's command line (secrets masked, or nothing).
+    var commandLines: CommandLinePolicy = .full
 
     func run() throws -> SnapshotSummary {
         let hostID = try upsertHost()
@@ -181,7 +186,7 @@ private struct SnapshotWriter<Source: ListenerSource> {
             try insert.execute(arguments: [
                 hostID, bootID, identity.pid, Int64(bitPattern: identity.startTicks),
                 d.map { Timestamp.milliseconds($0.startedAt) } ?? Timestamp.milliseconds(started),
-                d?.ppid, d?.name ?? observation.processNames[identity] ?? "?", d?.exe, d?.cmdline,
+                d?.ppid, d?.name ?? observation.processNames[identity] ?? "?", d?.exe, commandLines.apply(d?.cmdline),
                 d?.uid.map { Int64($0) }, d?.user,
             ])
             ids[identity] = db.lastInsertedRowID

@@ -28,15 +28,18 @@ public final class Store: @unchecked Sendable {
             // WAL keeps readers from blocking the writer; NORMAL is still atomic in WAL.
             if !db.configuration.readonly { try db.execute(sql: "PRAGMA synchronous = NORMAL") }
         }
+        // Root opens no link planted by another user (see StoreAccess).
+        let openPath = geteuid() == 0 ? try StoreAccess.rootOpenPath(path, create: access == .readWrite && !exists) : path
         do {
             if access == .readWrite && !exists {
                 // Owner-only until the administrator decides otherwise: command lines can hold secrets.
                 let old = umask(0o077)
                 defer { umask(old) }
-                queue = try DatabaseQueue(path: path, configuration: config)
+                queue = try DatabaseQueue(path: openPath, configuration: config)
             } else {
-                queue = try DatabaseQueue(path: path, configuration: config)
+                queue = try DatabaseQueue(path: openPath, configuration: config)
             }
+            if openPath != path || geteuid() == 0 { try StoreAccess.confirmNotLink(openPath, reported: path) }
             try queue.writeWithoutTransaction { db in try Self.checkSchema(db, path: path, migrate: access == .readWrite) }
         } catch {
             throw StoreError.from(error, path: path, lockTimeout: lockTimeout)
