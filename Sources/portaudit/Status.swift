@@ -13,6 +13,9 @@ struct Status: ParsableCommand {
     @Flag(name: .long, help: "Exit 1 when the last snapshot is too old.")
     var check = false
 
+    @Flag(name: .long, help: "Read every page and report the store's integrity; exit 1 unless it is ok.")
+    var verify = false
+
     @Option(name: .long, help: ArgumentHelp("With --check: how many usual intervals make the last snapshot too old.", valueName: "n"))
     var staleAfter: Double = 3
 
@@ -25,7 +28,11 @@ struct Status: ParsableCommand {
     }
 
     func run() throws {
-        let status = try store.open(.readOnly).status()
+        let status = try store.open(.readOnly).status(verify: verify)
+        if verify, let integrity = status.integrity, integrity != "ok" {
+            FileHandle.standardError.write(Data("portaudit: store \(status.path) is damaged: \(integrity)\n".utf8))
+            throw ExitCode(1)
+        }
         guard check else {
             switch output.format {
             case .table: print(StatusText.status(status, style: output.style))

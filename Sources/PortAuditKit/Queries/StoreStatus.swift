@@ -12,12 +12,14 @@ public struct StoreStatus: Encodable, Sendable {
     public var snapshots: Int
     public var commandLines: String
     public var hosts: [HostCoverage]
+    /// "ok", or SQLite's first complaints; nil when not verified.
+    public var integrity: String?
 
     /// The last snapshot of any host.
     public var lastSnapshot: Date? { hosts.compactMap(\.lastSnapshot).max() }
 
     enum CodingKeys: String, CodingKey {
-        case path, bytes, schemaVersion, migrations, snapshots, commandLines, hosts, lastSnapshot
+        case path, bytes, schemaVersion, migrations, snapshots, commandLines, hosts, lastSnapshot, integrity
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -30,6 +32,7 @@ public struct StoreStatus: Encodable, Sendable {
         try c.encode(commandLines, forKey: .commandLines)
         try c.encode(hosts, forKey: .hosts)
         try c.encode(lastSnapshot, forKey: .lastSnapshot)
+        try c.encode(integrity, forKey: .integrity)
     }
 
     /// Whether the newest snapshot is older than `intervals` usual intervals at `now`.
@@ -51,7 +54,8 @@ public struct StoreStatus: Encodable, Sendable {
 }
 
 extension Store {
-    public func status() throws -> StoreStatus {
+    /// With `verify`, also reads every page (PRAGMA integrity_check).
+    public func status(verify: Bool = false) throws -> StoreStatus {
         let bytes = [path, path + "-wal"].reduce(Int64(0)) { total, file in
             let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.int64Value ?? 0
             return total + size
@@ -62,7 +66,8 @@ extension Store {
                 path: path, bytes: bytes, schemaVersion: applied.last, migrations: applied.count,
                 snapshots: try Int.fetchOne(db, sql: "SELECT count(*) FROM snapshot") ?? 0,
                 commandLines: try Self.commandLinePolicy(db).rawValue,
-                hosts: try CoverageQuery(db: db).all())
+                hosts: try CoverageQuery(db: db).all(),
+                integrity: verify ? try String.fetchAll(db, sql: "PRAGMA integrity_check(10)").joined(separator: "; ") : nil)
         }
     }
 }

@@ -9,6 +9,7 @@ public enum StatusText {
         lines.append("Snapshots:      \(status.snapshots)")
         let policy = ["full": "stored in full", "redact": "stored with secrets masked", "none": "not stored"][status.commandLines] ?? status.commandLines
         lines.append("Command lines:  \(policy)")
+        if let integrity = status.integrity { lines.append("Integrity:      \(integrity)") }
         for host in status.hosts {
             lines.append("")
             lines.append("Host \(host.hostname.isEmpty ? "(no name)" : host.hostname): \(host.snapshots) snapshots")

@@ -24,6 +24,8 @@ extension Store {
             try db.execute(sql: "INSERT INTO setting (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                            arguments: [Self.commandLineSetting, policy.rawValue])
             guard policy != .full else { return 0 }
+            // Overwrite the old text in the file instead of leaving it in free space.
+            try db.execute(sql: "PRAGMA secure_delete = ON")
             var changed = 0
             let update = try db.makeStatement(sql: "UPDATE process SET cmdline = ? WHERE id = ?")
             for row in try Row.fetchAll(db, sql: "SELECT id, cmdline FROM process WHERE cmdline IS NOT NULL") {

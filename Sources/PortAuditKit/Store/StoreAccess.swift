@@ -13,15 +13,17 @@ enum StoreAccess {
     static func rootOpenPath(_ path: String, create: Bool) throws -> String {
         var resolved = path
         var info = stat()
+        try refuseForeignLink(path)
         if lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFLNK {
-            guard info.st_uid == 0 else {
-                throw StoreError.cannotOpen(path: path, detail: "it is a symbolic link owned by uid \(info.st_uid), not by root; refusing to follow it")
-            }
-            guard let real = realpath(path, nil) else {
+            if let real = realpath(path, nil) {
+                resolved = String(cString: real)
+                free(real)
+            } else if create, let target = ProcFiles.readLink(path) {
+                // Root's own link to a store not created yet: create it where the link points.
+                resolved = target.hasPrefix("/") ? target : ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent(target)
+            } else {
                 throw StoreError.cannotOpen(path: path, detail: "it is a symbolic link to a missing file")
             }
-            resolved = String(cString: real)
-            free(real)
         }
         for suffix in ["-wal", "-shm", "-journal"] {
             var journal = stat()
@@ -40,6 +42,14 @@ enum StoreAccess {
             close(fd)
         }
         return resolved
+    }
+
+    /// Refuses `path` when it is a symbolic link owned by anyone but root.
+    static func refuseForeignLink(_ path: String) throws {
+        var info = stat()
+        if lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFLNK, info.st_uid != 0 {
+            throw StoreError.cannotOpen(path: path, detail: "it is a symbolic link owned by uid \(info.st_uid), not by root; refusing to follow it")
+        }
     }
 
     /// Confirms, once SQLite has the file open, that no link was swapped in meanwhile.
