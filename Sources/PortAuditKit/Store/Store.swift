@@ -30,6 +30,9 @@ public final class Store: @unchecked Sendable {
             // WAL keeps readers from blocking the writer; NORMAL is still atomic in WAL.
             if !db.configuration.readonly {
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                // The log is reused from its start after a checkpoint; cutting it to what was
+                // just written leaves no stale tail (old command lines, pruned rows) behind.
+                try db.execute(sql: "PRAGMA journal_size_limit = 0")
                 // Persistent WAL keeps -wal and -shm in place after the writer exits, so that
                 // a reader who may not write the directory (a --group member) can still open it.
                 var persist: CInt = 1
