@@ -11,7 +11,7 @@ struct PortAudit: ParsableCommand {
             `portaudit snapshot` (run by cron) records the listening TCP and UDP sockets and the \
             processes holding them; `portaudit history PORT` tells since when a port listens and who held it.
             """,
-        subcommands: [Snapshot.self, Now.self, History.self, Status.self, Prune.self, Config.self, Check.self, Baseline.self]
+        subcommands: [Snapshot.self, Now.self, History.self, Status.self, Prune.self, Config.self, Check.self, Baseline.self, Schedule.self]
     )
 
     /// Like ArgumentParser's own main, but an error is one line on stderr, without the
