@@ -21,10 +21,19 @@ struct Snapshot: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Let this group read the store (directory 0750, file 0640); otherwise owner only.", valueName: "group"))
     var group: String?
 
+    /// Crash tests: say so on stderr once every row is written, wait this long, say so again, commit.
+    @Option(name: .long, help: .hidden)
+    var pauseBeforeCommit: Double?
+
     func run() throws {
         let policy: CommandLinePolicy = noCmdline ? .none : (redact ? .redact : .full)
         let opened = try store.open(.readWrite)
-        let summary = try opened.snapshot(from: sourceOptions.source, commandLines: policy)
+        let pause = pauseBeforeCommit.map { seconds in {
+            FileHandle.standardError.write(Data("written, not committed\n".utf8))
+            Thread.sleep(forTimeInterval: seconds)
+            FileHandle.standardError.write(Data("committing\n".utf8))
+        } }
+        let summary = try opened.snapshot(from: sourceOptions.source, commandLines: policy, beforeCommit: pause)
         if let group { try opened.grantGroupRead(group: group) }
         guard !quiet else { return }
         var line = "snapshot \(summary.id): \(summary.listeners) listeners (\(summary.sockets) sockets"

@@ -24,7 +24,7 @@ extension LiveSystemTests {
         var runMicroseconds = max(20_000, Int(Date().timeIntervalSince(started) / 2 * 1_000_000))
 
         var generator = SystemRandomNumberGenerator()
-        var killed = 0, completed = 0, attempts = 0
+        var killed = 0, completed = 0, attempts = 0, killedUncommitted = 0
         var known: Set<Int64> = []
         var sockets = try LoopbackSockets(count: 100)
         defer { sockets.close() }
@@ -33,15 +33,24 @@ extension LiveSystemTests {
             sockets.close()
             sockets = try LoopbackSockets(count: 100)
             try #require(attempts < 1000, "could not kill 100 runs midway")
-            let run = try ResilienceTests.Running(["snapshot", "--db", db, "--quiet"])
-            usleep(UInt32(Int.random(in: 0...runMicroseconds * 6 / 5, using: &generator)))
+            // Every other run stops for 50 ms with all its rows written, uncommitted, and
+            // says so: a kill then must leave no trace of it.
+            let paused = attempts % 2 == 0
+            let before = paused && FileManager.default.fileExists(atPath: db) ? try ResilienceTests.checkWhole(db) : nil
+            let run = try ResilienceTests.Running(["snapshot", "--db", db, "--quiet"] + (paused ? ["--pause-before-commit", "0.05"] : []))
+            usleep(UInt32(Int.random(in: 0...runMicroseconds * 6 / 5 + (paused ? 50_000 : 0), using: &generator)))
             kill(run.process.processIdentifier, SIGKILL)
             let result = run.finish()
             if run.process.terminationReason == .uncaughtSignal {
                 killed += 1
+                if let before, result.stderr.contains("written, not committed"), !result.stderr.contains("committing") {
+                    killedUncommitted += 1
+                    #expect(try ResilienceTests.checkWhole(db) == before, "a run killed before its commit left rows behind")
+                }
                 runMicroseconds = runMicroseconds * 21 / 20
             } else {
                 #expect(result.status == 0, "\(result.stderr)")
+                #expect(!paused || result.stderr.contains("written, not committed"))
                 completed += 1
                 runMicroseconds = max(1_000, runMicroseconds * 4 / 5)
             }
@@ -59,12 +68,13 @@ extension LiveSystemTests {
         }
         let ids = Set(try ResilienceTests.checkWhole(db))
         #expect(known.isSubset(of: ids))
+        #expect(killedUncommitted >= 5, "too few kills landed between the last write and the commit")
         #expect(ids.count >= completed, "a completed run's snapshot is missing")
         // And the store still takes snapshots.
         let after = try portaudit("snapshot", "--db", db)
         #expect(after.status == 0, "\(after.stderr)")
         #expect(Set(try ResilienceTests.checkWhole(db)).count == ids.count + 1)
-        print("crash test: \(killed) kills (\(ids.count - completed) of them after their commit), \(completed) completed runs, \(attempts) attempts, window ≈ \(runMicroseconds) µs")
+        print("crash test: \(killed) kills (\(killedUncommitted) between the last write and the commit, \(ids.count - completed) just after the commit), \(completed) completed runs, \(attempts) attempts, window ≈ \(runMicroseconds) µs")
     }
 }
 

@@ -20,13 +20,17 @@ extension Store {
     /// Collects from `source` and stores the result in one transaction: intervals that are
     /// unchanged are left alone, so an unchanged machine adds only the snapshot row.
     /// `commandLines` can only make the store's own setting stricter (see `CommandLinePolicy`).
+    /// `beforeCommit` runs inside the transaction once every row is written (crash tests
+    /// use it to kill a run at that very point).
     public func snapshot(from source: some ListenerSource, clock: @escaping () -> Date = Date.init,
-                         commandLines: CommandLinePolicy = .full) throws -> SnapshotSummary {
+                         commandLines: CommandLinePolicy = .full, beforeCommit: (() -> Void)? = nil) throws -> SnapshotSummary {
         let started = clock()
         let observation = try source.observe()
         return try write { db in
-            try SnapshotWriter(db: db, observation: observation, source: source, started: started, clock: clock,
-                               commandLines: max(commandLines, try Self.commandLinePolicy(db))).run()
+            let summary = try SnapshotWriter(db: db, observation: observation, source: source, started: started, clock: clock,
+                                             commandLines: max(commandLines, try Self.commandLinePolicy(db))).run()
+            beforeCommit?()
+            return summary
         }
     }
 }

@@ -33,13 +33,18 @@ enum StoreAccess {
         }
         if create && lstat(resolved, &info) != 0 && errno == ENOENT {
             let fd = open(resolved, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-            if fd < 0 {
+            if fd >= 0 {
+                close(fd)
+            } else {
                 let code = errno
-                throw StoreError.cannotOpen(path: path, detail: code == EEXIST
-                    ? "something appeared at that path while it was being created; refusing to follow it"
-                    : ProcFiles.errorDescription(code))
+                // Another run creating the same new store is fine; a link slipped in is not.
+                var now = stat()
+                guard code == EEXIST, lstat(resolved, &now) == 0, (now.st_mode & S_IFMT) == S_IFREG else {
+                    throw StoreError.cannotOpen(path: path, detail: code == EEXIST
+                        ? "a symbolic link appeared at that path while it was being created; refusing to follow it"
+                        : ProcFiles.errorDescription(code))
+                }
             }
-            close(fd)
         }
         return resolved
     }
