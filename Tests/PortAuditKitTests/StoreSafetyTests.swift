@@ -136,6 +136,33 @@ import Testing
         #expect(try storeBytes(writable) == before)
     }
 
+    /// An ordinary user whose store file is read-only (0400): writes fail in one line,
+    /// queries work, nothing changes.
+    @Test(.enabled(if: isRoot)) func readOnlyFileForAnOrdinaryUser() throws {
+        let directory = try Self.openDirectory()
+        defer { directory.remove() }
+        let home = directory.file("home")
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        try #require(chown(home, 65534, 65534) == 0)
+        let db = home + "/store.db"
+        func asNobody(_ arguments: [String]) throws -> CommandResult {
+            try run("/usr/sbin/runuser", ["-u", "nobody", "--", portauditBinary] + arguments + ["--db", db])
+        }
+        try #require(try asNobody(["snapshot", "--quiet"]).status == 0)
+        try #require(chmod(db, 0o400) == 0)
+        let before = try storeBytes(db)
+        for arguments in [["snapshot"], ["config", "cmdline", "none"], ["prune", "--older-than", "1s"]] {
+            let result = try asNobody(arguments)
+            #expect(result.status != 0, "\(arguments)")
+            #expect(result.stderr.contains("read-only"), "\(arguments): \(result.stderr)")
+            #expect(result.stderr.split(separator: "\n").count == 1)
+        }
+        let history = try asNobody(["history", "22"])
+        #expect(history.status == 0, "\(history.stderr)")
+        #expect(try asNobody(["status"]).status == 0)
+        #expect(try storeBytes(db) == before)
+    }
+
     @Test func storeWithADamagedSchemaPageIsRefusedUnchanged() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
