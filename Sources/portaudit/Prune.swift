@@ -35,6 +35,9 @@ struct Prune: ParsableCommand {
             if !dryRun {
                 print("store size \(report.bytesBefore) → \(report.bytesAfter) bytes")
             }
+            if let failure = report.reclaimFailure {
+                FileHandle.standardError.write(Data("note: the history was removed, but the space was not reclaimed: \(failure)\n".utf8))
+            }
         }
     }
 }

@@ -13,6 +13,27 @@ public struct PruneReport: Encodable, Sendable {
     public var listenersRemoved: Int
     public var bytesBefore: Int64
     public var bytesAfter: Int64
+    /// Why the space was not reclaimed, when VACUUM failed after the removal was committed.
+    public var reclaimFailure: String?
+
+    enum CodingKeys: String, CodingKey {
+        case cutBefore, dryRun, snapshotsRemoved, snapshotsKeptBeforeCut, intervalsRemoved, processesRemoved,
+             listenersRemoved, bytesBefore, bytesAfter, reclaimFailure
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(cutBefore, forKey: .cutBefore)
+        try c.encode(dryRun, forKey: .dryRun)
+        try c.encode(snapshotsRemoved, forKey: .snapshotsRemoved)
+        try c.encode(snapshotsKeptBeforeCut, forKey: .snapshotsKeptBeforeCut)
+        try c.encode(intervalsRemoved, forKey: .intervalsRemoved)
+        try c.encode(processesRemoved, forKey: .processesRemoved)
+        try c.encode(listenersRemoved, forKey: .listenersRemoved)
+        try c.encode(bytesBefore, forKey: .bytesBefore)
+        try c.encode(bytesAfter, forKey: .bytesAfter)
+        try c.encode(reclaimFailure, forKey: .reclaimFailure)
+    }
 }
 
 extension Store {
@@ -27,13 +48,15 @@ extension Store {
         }
         report.bytesBefore = bytesBefore
         if !dryRun && report.snapshotsRemoved + report.intervalsRemoved > 0 {
+            // The removal is committed; failing to reclaim the space (VACUUM needs room for
+            // a copy) must not read as if nothing had been removed.
             do {
                 try queue.writeWithoutTransaction { db in
                     try db.execute(sql: "VACUUM")
                     try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
                 }
             } catch {
-                throw StoreError.from(error, path: path, lockTimeout: lockTimeout)
+                report.reclaimFailure = "\(StoreError.from(error, path: path, lockTimeout: lockTimeout))"
             }
         }
         report.bytesAfter = dryRun ? bytesBefore : fileBytes()
@@ -97,7 +120,7 @@ extension Store {
         }
         return PruneReport(cutBefore: Timestamp.date(milliseconds: cut), dryRun: dryRun, snapshotsRemoved: snapshots,
                            snapshotsKeptBeforeCut: keptBefore, intervalsRemoved: intervals, processesRemoved: processes,
-                           listenersRemoved: listeners, bytesBefore: 0, bytesAfter: 0)
+                           listenersRemoved: listeners, bytesBefore: 0, bytesAfter: 0, reclaimFailure: nil)
     }
 
     /// One IMMEDIATE transaction, committed or rolled back at the end (for dry runs).
