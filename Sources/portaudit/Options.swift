@@ -26,6 +26,22 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case table, json, jsonl, csv
 }
 
+enum ReportFormat: String, ExpressibleByArgument, CaseIterable {
+    case table, json
+}
+
+/// For commands that print one report rather than rows (status, prune, check): a table
+/// for people or one JSON document for scripts.
+struct ReportOptions: ParsableArguments {
+    @Option(name: .long, help: "Output format: table or json.")
+    var format: ReportFormat = .table
+
+    @Flag(name: .long, help: "Show times in UTC instead of the local time zone.")
+    var utc = false
+
+    var style: TextStyle { TextStyle(width: 80, utc: utc) }
+}
+
 /// How every row-printing command writes: one format machinery for all of them.
 struct OutputOptions: ParsableArguments {
     @Option(name: .long, help: "Output format: table, json (an array), jsonl (one object per line) or csv (with a header).")

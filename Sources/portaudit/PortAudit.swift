@@ -12,7 +12,8 @@ struct PortAudit: ParsableCommand {
             processes holding them; `portaudit history PORT` tells since when a port listens and who held it; \
             changes, ports, process and usage answer the other questions, and sql anything else.
             """,
-        subcommands: [Snapshot.self, Now.self, History.self, Changes.self, Ports.self, ProcessCommand.self, Usage.self, SQL.self, Watch.self]
+        subcommands: [Snapshot.self, Now.self, History.self, Changes.self, Ports.self, ProcessCommand.self, Usage.self, SQL.self,
+                      Status.self, Prune.self, Config.self, Check.self, Baseline.self, Schedule.self, Watch.self]
     )
 
     /// Like ArgumentParser's own main, but an error is one line on stderr, without the

@@ -12,8 +12,29 @@ struct Snapshot: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Print nothing on success.")
     var quiet = false
 
+    @Flag(name: .long, help: "Mask secret-looking values in command lines before storing them (see `portaudit config cmdline`).")
+    var redact = false
+
+    @Flag(name: .long, help: "Store no command lines.")
+    var noCmdline = false
+
+    @Option(name: .long, help: ArgumentHelp("Let this group read the store (directory 0750, file 0640); otherwise owner only.", valueName: "group"))
+    var group: String?
+
+    /// Crash tests: say so on stderr once every row is written, wait this long, say so again, commit.
+    @Option(name: .long, help: .hidden)
+    var pauseBeforeCommit: Double?
+
     func run() throws {
-        let summary = try store.open(.readWrite).snapshot(from: sourceOptions.source)
+        let policy: CommandLinePolicy = noCmdline ? .none : (redact ? .redact : .full)
+        let opened = try store.open(.readWrite)
+        let pause = pauseBeforeCommit.map { seconds in {
+            FileHandle.standardError.write(Data("written, not committed\n".utf8))
+            Thread.sleep(forTimeInterval: seconds)
+            FileHandle.standardError.write(Data("committing\n".utf8))
+        } }
+        let summary = try opened.snapshot(from: sourceOptions.source, commandLines: policy, beforeCommit: pause)
+        if let group { try opened.grantGroupRead(group: group) }
         guard !quiet else { return }
         var line = "snapshot \(summary.id): \(summary.listeners) listeners"
         if summary.namespaces > 1 { line += " in \(summary.namespaces) network namespaces" }

@@ -26,8 +26,8 @@ struct Watch: ParsableCommand {
 
     func settings() throws -> Watcher<LinuxListenerSource>.Settings {
         do {
-            let settings = Watcher<LinuxListenerSource>.Settings(interval: try DurationText.seconds(interval),
-                                                                 heartbeat: try DurationText.seconds(heartbeat))
+            let settings = Watcher<LinuxListenerSource>.Settings(interval: try DurationText.fractionalSeconds(interval),
+                                                                 heartbeat: try DurationText.fractionalSeconds(heartbeat))
             guard settings.interval >= 0.05 else { throw ValidationError("--interval must be at least 50ms") }
             guard settings.heartbeat >= settings.interval else { throw ValidationError("--heartbeat must not be shorter than --interval") }
             return settings

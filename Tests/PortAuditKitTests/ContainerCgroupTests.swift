@@ -130,14 +130,14 @@ import Testing
     }
 
     @Test func durations() throws {
-        #expect(try DurationText.seconds("200ms") == 0.2)
-        #expect(try DurationText.seconds("1s") == 1)
-        #expect(try DurationText.seconds("1.5s") == 1.5)
-        #expect(try DurationText.seconds("5m") == 300)
-        #expect(try DurationText.seconds("1h") == 3600)
-        #expect(try DurationText.seconds("2") == 2)
+        #expect(try DurationText.fractionalSeconds("200ms") == 0.2)
+        #expect(try DurationText.fractionalSeconds("1s") == 1)
+        #expect(try DurationText.fractionalSeconds("1.5s") == 1.5)
+        #expect(try DurationText.fractionalSeconds("5m") == 300)
+        #expect(try DurationText.fractionalSeconds("1h") == 3600)
+        #expect(try DurationText.fractionalSeconds("2") == 2)
         for bad in ["", "s", "0s", "-1s", "1x", "1 s s", "inf", "nan", "1e3s", "ms"] {
-            #expect(throws: DurationText.Invalid.self, "\(bad)") { try DurationText.seconds(bad) }
+            #expect(throws: DurationText.Invalid.self, "\(bad)") { try DurationText.fractionalSeconds(bad) }
         }
     }
 

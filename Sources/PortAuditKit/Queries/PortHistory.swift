@@ -49,10 +49,13 @@ public struct ListenerInterval: Encodable, Sendable {
     public var netns: UInt64
     public var netnsName: String?
     public var netnsIsHost: Bool
+    /// Gaps in the snapshots between `firstSeen` and `lastSeen`: nothing is known about the
+    /// listener during them, so the interval is not a claim that it listened then.
+    public var unobserved: [CoverageGap] = []
 
     enum CodingKeys: String, CodingKey {
         case proto = "protocol", address, port, interface, began, appearedAfter, firstSeen, lastSeen, goneBy, listening,
-             ended, sockets, processes, unattributed, netns, netnsName, netnsIsHost
+             ended, sockets, processes, unattributed, netns, netnsName, netnsIsHost, unobserved
     }
 }
 
@@ -113,6 +116,9 @@ struct HistoryQuery {
         let starts = Set(rows.map { Pair($0["listener_id"], $0["first_snapshot_id"]) })
         let ends = Set(rows.compactMap { row in (row["ended_snapshot_id"] as Int64?).map { Pair(row["listener_id"], $0) } })
 
+        var coverage: [Int64: HostCoverage] = [:]
+        for host in Set(rows.map { $0["host_id"] as Int64 }) { coverage[host] = try CoverageQuery(db: db).host(host) }
+
         var intervals: [ListenerInterval] = []
         for row in rows {
             let id: Int64 = row["id"]
@@ -133,6 +139,9 @@ struct HistoryQuery {
                 sockets: row["socket_count"], processes: processes, unattributed: unattributed,
                 netns: UInt64(bitPattern: row["netns_inode"] as Int64), netnsName: row["netns_name"],
                 netnsIsHost: row["netns_is_host"] ?? false))
+            if let last = intervals.last, let hostCoverage = coverage[row["host_id"]] {
+                intervals[intervals.count - 1].unobserved = hostCoverage.gaps(within: last.firstSeen, last.lastSeen)
+            }
         }
 
         let first = intervals.min { $0.firstSeen < $1.firstSeen }
@@ -246,5 +255,6 @@ extension ListenerInterval {
         try c.encode(netns, forKey: .netns)
         try c.encode(netnsName, forKey: .netnsName)
         try c.encode(netnsIsHost, forKey: .netnsIsHost)
+        try c.encode(unobserved, forKey: .unobserved)
     }
 }

@@ -109,6 +109,9 @@ public enum ListenerText {
                 let by = interval.goneBy.map { ", \(how) by \(style.time($0))" } ?? ""
                 lines.append("  last seen \(style.time(interval.lastSeen))\(by)")
             }
+            for gap in interval.unobserved {
+                lines.append("  unknown from \(style.time(gap.from)) to \(style.time(gap.to)): no snapshot in \(DurationText.approximate(gap.duration))")
+            }
             for holder in interval.processes {
                 lines.append("  pid \(holder.pid) \(holder.name) (\(holder.userText)): \(holder.containerPrefix)\(holder.commandText)")
             }

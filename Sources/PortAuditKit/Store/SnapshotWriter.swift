@@ -21,20 +21,28 @@ public struct SnapshotSummary: Sendable, Codable, Equatable {
 extension Store {
     /// Collects from `source` and stores the result in one transaction: intervals that are
     /// unchanged are left alone, so an unchanged machine adds only the snapshot row.
-    public func snapshot(from source: some ListenerSource, clock: @escaping () -> Date = Date.init) throws -> SnapshotSummary {
+    /// `commandLines` can only make the store's own setting stricter (see `CommandLinePolicy`).
+    /// `beforeCommit` runs inside the transaction once every row is written (crash tests
+    /// use it to kill a run at that very point).
+    public func snapshot(from source: some ListenerSource, clock: @escaping () -> Date = Date.init,
+                         commandLines: CommandLinePolicy = .full, beforeCommit: (() -> Void)? = nil) throws -> SnapshotSummary {
         let started = clock()
         let observation = try source.observe()
-        return try record(observation, describer: source, started: started, clock: clock)
+        return try record(observation, describer: source, started: started, clock: clock,
+                          commandLines: commandLines, beforeCommit: beforeCommit)
     }
 
     /// Stores an observation made at `started`; `alongside` runs in the same transaction.
     func record(_ observation: Observation, describer source: some ListenerSource, started: Date,
-                clock: @escaping () -> Date = Date.init,
-                alongside: (Database, SnapshotSummary) throws -> Void = { _, _ in }) throws -> SnapshotSummary {
+                clock: @escaping () -> Date = Date.init, commandLines: CommandLinePolicy = .full,
+                alongside: (Database, SnapshotSummary) throws -> Void = { _, _ in },
+                beforeCommit: (() -> Void)? = nil) throws -> SnapshotSummary {
         try write { db in
-            let summary = try SnapshotWriter(db: db, observation: observation, source: source, started: started, clock: clock).run()
+            let summary = try SnapshotWriter(db: db, observation: observation, source: source, started: started, clock: clock,
+                                             commandLines: max(commandLines, try Self.commandLinePolicy(db))).run()
             try alongside(db, summary)
             try UsageWriter(db: db, observation: observation, snapshotID: summary.id).run()
+            beforeCommit?()
             return summary
         }
     }
@@ -83,6 +91,8 @@ private struct SnapshotWriter<Source: ListenerSource> {
     let source: Source
     let started: Date
     let clock: () -> Date
+    /// What is kept of each new holder's command line (secrets masked, or nothing).
+    var commandLines: CommandLinePolicy = .full
 
     func run() throws -> SnapshotSummary {
         let hostID = try upsertHost()
@@ -226,7 +236,7 @@ private struct SnapshotWriter<Source: ListenerSource> {
             try insert.execute(arguments: [
                 hostID, bootID, identity.pid, Int64(bitPattern: identity.startTicks),
                 d.map { Timestamp.milliseconds($0.startedAt) } ?? Timestamp.milliseconds(started),
-                d?.ppid, d?.name ?? observation.processNames[identity] ?? "?", d?.exe, d?.cmdline,
+                d?.ppid, d?.name ?? observation.processNames[identity] ?? "?", d?.exe, commandLines.apply(d?.cmdline),
                 d?.uid.map { Int64($0) }, d?.user, d?.container?.runtime, d?.container?.id,
             ])
             ids[identity] = db.lastInsertedRowID

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,7 +17,8 @@ public final class Store: @unchecked Sendable {
     public init(path: String, access: Access, lockTimeout: Double = 30) throws {
         self.path = path
         self.lockTimeout = lockTimeout
-        let exists = FileManager.default.fileExists(atPath: path)
+        if geteuid() == 0 { try StoreAccess.refuseForeignLink(path) }
+        let exists = FileManager.default.fileExists(atPath: path)  // through root's own link
         if access == .readOnly && !exists { throw StoreError.missing(path: path) }
         if access == .readWrite && !exists { try Self.createDirectory(for: path) }
 
@@ -26,17 +28,30 @@ public final class Store: @unchecked Sendable {
         config.label = "portaudit"
         config.prepareDatabase { db in
             // WAL keeps readers from blocking the writer; NORMAL is still atomic in WAL.
-            if !db.configuration.readonly { try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+            if !db.configuration.readonly {
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                // The log is reused from its start after a checkpoint; cutting it to what was
+                // just written leaves no stale tail (old command lines, pruned rows) behind.
+                try db.execute(sql: "PRAGMA journal_size_limit = 0")
+                // Persistent WAL keeps -wal and -shm in place after the writer exits, so that
+                // a reader who may not write the directory (a --group member) can still open it.
+                var persist: CInt = 1
+                let code = sqlite3_file_control(db.sqliteConnection, nil, SQLITE_FCNTL_PERSIST_WAL, &persist)
+                guard code == SQLITE_OK else { throw DatabaseError(resultCode: ResultCode(rawValue: code)) }
+            }
         }
+        // Root opens no link planted by another user (see StoreAccess).
+        let openPath = geteuid() == 0 ? try StoreAccess.rootOpenPath(path, create: access == .readWrite && !exists) : path
         do {
             if access == .readWrite && !exists {
                 // Owner-only until the administrator decides otherwise: command lines can hold secrets.
                 let old = umask(0o077)
                 defer { umask(old) }
-                queue = try DatabaseQueue(path: path, configuration: config)
+                queue = try DatabaseQueue(path: openPath, configuration: config)
             } else {
-                queue = try DatabaseQueue(path: path, configuration: config)
+                queue = try DatabaseQueue(path: openPath, configuration: config)
             }
+            if openPath != path || geteuid() == 0 { try StoreAccess.confirmNotLink(openPath, reported: path) }
             try queue.writeWithoutTransaction { db in try Self.checkSchema(db, path: path, migrate: access == .readWrite) }
         } catch {
             throw StoreError.from(error, path: path, lockTimeout: lockTimeout)

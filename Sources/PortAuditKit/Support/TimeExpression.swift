@@ -31,16 +31,8 @@ public enum TimeExpression {
     /// Seconds of "30m", "12h", "7d", "2w", "45s"; nil when it is not a duration.
     static func duration(_ text: String) -> TimeInterval? {
         guard let unit = text.last, let count = Int(text.dropLast()), count >= 0, !text.dropLast().contains("+") else { return nil }
-        let seconds: TimeInterval
-        switch unit {
-        case "s": seconds = 1
-        case "m": seconds = 60
-        case "h": seconds = 3600
-        case "d": seconds = 86400
-        case "w": seconds = 7 * 86400
-        default: return nil
-        }
-        return Double(count) * seconds
+        guard let seconds = DurationText.units.first(where: { $0.suffix == unit })?.seconds else { return nil }
+        return Double(count) * Double(seconds)
     }
 
     /// YYYY-MM-DD, then optionally [T or space]HH:MM[:SS[.fff]], then optionally Z or ±HH[:MM].

@@ -1,0 +1,141 @@
+import Foundation
+import GRDB
+
+/// What a prune removed (or, dry, would remove).
+public struct PruneReport: Encodable, Sendable {
+    public var cutBefore: Date
+    public var dryRun: Bool
+    public var snapshotsRemoved: Int
+    /// Snapshots before the cut kept because they date a listener that outlived it.
+    public var snapshotsKeptBeforeCut: Int
+    public var intervalsRemoved: Int
+    public var processesRemoved: Int
+    public var listenersRemoved: Int
+    public var bytesBefore: Int64
+    public var bytesAfter: Int64
+    /// Why the space was not reclaimed, when VACUUM failed after the removal was committed.
+    public var reclaimFailure: String?
+
+    enum CodingKeys: String, CodingKey {
+        case cutBefore, dryRun, snapshotsRemoved, snapshotsKeptBeforeCut, intervalsRemoved, processesRemoved,
+             listenersRemoved, bytesBefore, bytesAfter, reclaimFailure
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(cutBefore, forKey: .cutBefore)
+        try c.encode(dryRun, forKey: .dryRun)
+        try c.encode(snapshotsRemoved, forKey: .snapshotsRemoved)
+        try c.encode(snapshotsKeptBeforeCut, forKey: .snapshotsKeptBeforeCut)
+        try c.encode(intervalsRemoved, forKey: .intervalsRemoved)
+        try c.encode(processesRemoved, forKey: .processesRemoved)
+        try c.encode(listenersRemoved, forKey: .listenersRemoved)
+        try c.encode(bytesBefore, forKey: .bytesBefore)
+        try c.encode(bytesAfter, forKey: .bytesAfter)
+        try c.encode(reclaimFailure, forKey: .reclaimFailure)
+    }
+}
+
+extension Store {
+    /// Removes the history that ended before `cut`. A listener still listening at the cut
+    /// (or later) keeps every interval back to when it appeared, and the snapshots that
+    /// date them, so its first-seen time and "appeared between" stay true. Space is
+    /// reclaimed (VACUUM) afterwards. With `dryRun` everything is computed and rolled back.
+    public func prune(before cut: Date, dryRun: Bool, now: Date = Date()) throws -> PruneReport {
+        let bytesBefore = fileBytes()
+        var report = try writeOrRollBack(commit: !dryRun) { db in
+            try Self.prune(db, cut: Timestamp.milliseconds(cut), now: Timestamp.milliseconds(now), dryRun: dryRun)
+        }
+        report.bytesBefore = bytesBefore
+        if !dryRun && report.snapshotsRemoved + report.intervalsRemoved > 0 {
+            // The removal is committed; failing to reclaim the space (VACUUM needs room for
+            // a copy) must not read as if nothing had been removed.
+            do {
+                try queue.writeWithoutTransaction { db in
+                    try db.execute(sql: "VACUUM")
+                    try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+                }
+            } catch {
+                report.reclaimFailure = "\(StoreError.from(error, path: path, lockTimeout: lockTimeout))"
+            }
+        }
+        report.bytesAfter = dryRun ? bytesBefore : fileBytes()
+        return report
+    }
+
+    func fileBytes() -> Int64 {
+        [path, path + "-wal"].reduce(Int64(0)) { total, file in
+            total + ((try? FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.int64Value ?? 0)
+        }
+    }
+
+    private static func prune(_ db: Database, cut: Int64, now: Int64, dryRun: Bool) throws -> PruneReport {
+        // Intervals that survive: still listening, or last seen at or after the cut, and
+        // (recursively) the intervals of the same listener they directly continue.
+        try db.execute(sql: "CREATE TEMP TABLE keep_interval (id INTEGER PRIMARY KEY)")
+        try db.execute(sql: """
+            WITH RECURSIVE keep(id, listener_id, first_snapshot_id) AS (
+                SELECT i.id, i.listener_id, i.first_snapshot_id
+                FROM listener_interval i LEFT JOIN snapshot s ON s.id = i.last_snapshot_id
+                WHERE i.last_snapshot_id IS NULL OR s.started_at >= ?
+                UNION
+                SELECT p.id, p.listener_id, p.first_snapshot_id
+                FROM listener_interval p JOIN keep k ON p.listener_id = k.listener_id AND p.ended_snapshot_id = k.first_snapshot_id
+            )
+            INSERT INTO keep_interval SELECT id FROM keep
+            """, arguments: [cut])
+        // Snapshots that survive: at or after the cut, every one a kept interval refers to,
+        // and the one just before each kept first snapshot ("appeared after").
+        try db.execute(sql: "CREATE TEMP TABLE keep_snapshot (id INTEGER PRIMARY KEY)")
+        try db.execute(sql: """
+            INSERT OR IGNORE INTO keep_snapshot
+            SELECT id FROM snapshot WHERE started_at >= ?
+            UNION SELECT i.first_snapshot_id FROM listener_interval i JOIN keep_interval k ON k.id = i.id
+            UNION SELECT i.last_snapshot_id FROM listener_interval i JOIN keep_interval k ON k.id = i.id WHERE i.last_snapshot_id IS NOT NULL
+            UNION SELECT i.ended_snapshot_id FROM listener_interval i JOIN keep_interval k ON k.id = i.id WHERE i.ended_snapshot_id IS NOT NULL
+            UNION SELECT (SELECT max(p.id) FROM snapshot p WHERE p.host_id = s.host_id AND p.id < s.id)
+                  FROM listener_interval i JOIN keep_interval k ON k.id = i.id JOIN snapshot s ON s.id = i.first_snapshot_id
+            """, arguments: [cut])
+        try db.execute(sql: "DELETE FROM keep_snapshot WHERE id IS NULL")
+
+        try db.execute(sql: "DELETE FROM holding WHERE interval_id NOT IN (SELECT id FROM keep_interval)")
+        try db.execute(sql: "DELETE FROM listener_interval WHERE id NOT IN (SELECT id FROM keep_interval)")
+        let intervals = db.changesCount
+        let keptBefore = try Int.fetchOne(db, sql: """
+            SELECT count(*) FROM snapshot WHERE started_at < ? AND id IN (SELECT id FROM keep_snapshot)
+            """, arguments: [cut]) ?? 0
+        try db.execute(sql: "DELETE FROM snapshot WHERE id NOT IN (SELECT id FROM keep_snapshot)")
+        let snapshots = db.changesCount
+        try db.execute(sql: "DELETE FROM process WHERE id NOT IN (SELECT process_id FROM holding WHERE process_id IS NOT NULL)")
+        let processes = db.changesCount
+        try db.execute(sql: "DELETE FROM listener WHERE id NOT IN (SELECT listener_id FROM listener_interval)")
+        let listeners = db.changesCount
+        try db.execute(sql: "DROP TABLE keep_interval")
+        try db.execute(sql: "DROP TABLE keep_snapshot")
+        if !dryRun {
+            try db.execute(sql: """
+                INSERT INTO prune (pruned_at, cut_before, snapshots_removed, intervals_removed, processes_removed)
+                VALUES (?, ?, ?, ?, ?)
+                """, arguments: [now, cut, snapshots, intervals, processes])
+        }
+        return PruneReport(cutBefore: Timestamp.date(milliseconds: cut), dryRun: dryRun, snapshotsRemoved: snapshots,
+                           snapshotsKeptBeforeCut: keptBefore, intervalsRemoved: intervals, processesRemoved: processes,
+                           listenersRemoved: listeners, bytesBefore: 0, bytesAfter: 0, reclaimFailure: nil)
+    }
+
+    /// One IMMEDIATE transaction, committed or rolled back at the end (for dry runs).
+    func writeOrRollBack<T>(commit: Bool, _ body: (Database) throws -> T) throws -> T {
+        do {
+            return try queue.writeWithoutTransaction { db in
+                var result: T?
+                try db.inTransaction(.immediate) {
+                    result = try body(db)
+                    return commit ? .commit : .rollback
+                }
+                return result!
+            }
+        } catch {
+            throw StoreError.from(error, path: path, lockTimeout: lockTimeout)
+        }
+    }
+}

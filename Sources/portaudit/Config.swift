@@ -1,0 +1,36 @@
+import ArgumentParser
+import PortAuditKit
+
+struct Config: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show or set the store's settings, which every run (cron's too) honours.",
+        discussion: """
+            cmdline full|redact|none: what is kept of holders' command lines. `redact` masks values \
+            that look like secrets (--password=…, token=…, -p SECRET, user:password@ in URLs); `none` \
+            keeps none. Setting redact or none also applies it to the command lines already stored.
+            """)
+
+    @Argument(help: "The setting: cmdline.")
+    var name: String
+
+    @Argument(help: "The new value; omitted, the current one is printed.")
+    var value: String?
+
+    @OptionGroup var store: StoreOptions
+
+    func validate() throws {
+        guard name == "cmdline" else { throw ValidationError("unknown setting \"\(name)\"; known: cmdline") }
+        if let value, CommandLinePolicy(rawValue: value) == nil {
+            throw ValidationError("cmdline must be full, redact or none, not \"\(value)\"")
+        }
+    }
+
+    func run() throws {
+        guard let value, let policy = CommandLinePolicy(rawValue: value) else {
+            print(try store.open(.readOnly).commandLinePolicy().rawValue)
+            return
+        }
+        let changed = try store.open(.readWrite).setCommandLinePolicy(policy)
+        print("cmdline = \(policy.rawValue)" + (changed > 0 ? "; \(changed) stored command lines rewritten" : ""))
+    }
+}

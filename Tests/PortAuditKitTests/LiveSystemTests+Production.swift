@@ -1,0 +1,170 @@
+import Foundation
+import GRDB
+import Testing
+@testable import PortAuditKit
+
+/// Coverage, gaps and prune against real listeners. Snapshots are real collections; only
+/// their clock is set, so that months pass in a second.
+extension LiveSystemTests {
+    /// Real collection into `db`, stamped `at`.
+    func snapshot(_ db: String, at date: Date) throws {
+        _ = try Store(path: db, access: .readWrite).snapshot(from: LinuxListenerSource(), clock: { date })
+    }
+
+    @Test func gapIsReportedAndHistoryDoesNotClaimPresenceAcrossIt() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let db = directory.file("store.db")
+        let port = try freePort()
+        let listener = try Listeners("tcp4:\(port)")
+        defer { listener.stop() }
+
+        let start = Date().addingTimeInterval(-86_400).rounded()
+        let beforeGap = (0..<6).map { start.addingTimeInterval(Double($0) * 300) }
+        let afterGap = (0..<4).map { beforeGap.last!.addingTimeInterval(5 * 3600 + Double($0) * 300) }
+        for time in beforeGap + afterGap { try snapshot(db, at: time) }
+
+        let status = try portaudit("status", "--db", db, "--format", "json")
+        try #require(status.status == 0, "\(status.stderr)")
+        let json = try #require(try parseJSON(status.stdout) as? [String: Any])
+        #expect(json["snapshots"] as? Int == 10)
+        #expect(json["schema_version"] as? String == Schema.migrations.last?.name)
+        let host = try #require((json["hosts"] as? [[String: Any]])?.first)
+        #expect(host["usual_interval_seconds"] as? Double == 300)
+        #expect(host["first_snapshot"] as? String == Timestamp.iso(beforeGap[0]))
+        #expect(host["last_snapshot"] as? String == Timestamp.iso(afterGap.last!))
+        let gaps = try #require(host["gaps"] as? [[String: Any]])
+        #expect(gaps.count == 1)
+        #expect(gaps.first?["from"] as? String == Timestamp.iso(beforeGap.last!))
+        #expect(gaps.first?["to"] as? String == Timestamp.iso(afterGap[0]))
+        let text = try portaudit("status", "--db", db, "--utc")
+        #expect(text.stdout.contains("gaps           1"), "\(text.stdout)")
+        #expect(text.stdout.contains("5h"), "\(text.stdout)")
+
+        let history = try portaudit("history", "\(port)", "--db", db, "--format", "json")
+        try #require(history.status == 0, "\(history.stderr)")
+        let intervals = try #require((try parseJSON(history.stdout) as? [String: Any])?["intervals"] as? [[String: Any]])
+        try #require(intervals.count == 1)
+        let unobserved = try #require(intervals[0]["unobserved"] as? [[String: Any]])
+        #expect(unobserved.count == 1)
+        #expect(unobserved.first?["from"] as? String == Timestamp.iso(beforeGap.last!))
+        #expect(unobserved.first?["to"] as? String == Timestamp.iso(afterGap[0]))
+        let table = try portaudit("history", "\(port)", "--db", db, "--utc", "--wide")
+        #expect(table.stdout.contains("unknown from \(Timestamp.human(beforeGap.last!, utc: true)) to \(Timestamp.human(afterGap[0], utc: true))"),
+                "\(table.stdout)")
+
+        // A listener seen only after the gap spans no gap.
+        let late = try Listeners("udp4")
+        defer { late.stop() }
+        try snapshot(db, at: afterGap.last!.addingTimeInterval(300))
+        let lateHistory = try portaudit("history", "\(late.sockets[0].port)/udp", "--db", db, "--format", "json")
+        let lateIntervals = try #require((try parseJSON(lateHistory.stdout) as? [String: Any])?["intervals"] as? [[String: Any]])
+        #expect((lateIntervals.first?["unobserved"] as? [Any])?.isEmpty == true)
+
+        // Monitoring: stale a day later, fresh with a recent snapshot.
+        let stale = try portaudit("status", "--db", db, "--check")
+        #expect(stale.status == 1)
+        #expect(stale.stderr.hasPrefix("portaudit: stale: last snapshot"), "\(stale.stderr)")
+        #expect(stale.stderr.split(separator: "\n").count == 1)
+        try #require(try portaudit("snapshot", "--db", db, "--quiet").status == 0)
+        let fresh = try portaudit("status", "--db", db, "--check")
+        #expect(fresh.status == 0, "\(fresh.stderr)")
+        #expect(fresh.stdout.hasPrefix("ok: "))
+    }
+
+    @Test func statusCheckFailsOnAnEmptyOrMissingStore() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let missing = try portaudit("status", "--db", directory.file("none.db"), "--check")
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("no store at"))
+    }
+
+    /// Listener A appears at s2 and is still listening (with a new holder since s5) after
+    /// the cut; B lived and died long before it.
+    @Test func pruneKeepsTrueFirstSeenOfListenersThatOutliveTheCut() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let db = directory.file("store.db")
+        let day = 86_400.0
+        let now = Date().rounded()
+        let portA = try freePort()
+
+        try snapshot(db, at: now.addingTimeInterval(-200 * day))                      // s1: neither
+        var a = try Listeners("tcp4:\(portA)")
+        let b = try Listeners("udp4")
+        try snapshot(db, at: now.addingTimeInterval(-200 * day + 300))               // s2: A, B
+        b.stop()
+        try snapshot(db, at: now.addingTimeInterval(-199 * day))                      // s3: A
+        try snapshot(db, at: now.addingTimeInterval(-195 * day))                      // s4: A (removable)
+        try snapshot(db, at: now.addingTimeInterval(-192 * day))                      // s5: A (removable)
+        a.stop()
+        a = try Listeners("tcp4:\(portA)")
+        defer { a.stop() }
+        try snapshot(db, at: now.addingTimeInterval(-190 * day))                      // s6: A, new holder
+        try snapshot(db, at: now.addingTimeInterval(-10 * day))                       // s7
+        try snapshot(db, at: now.addingTimeInterval(-1 * day))                        // s8
+
+        let before = try portaudit("history", "\(portA)", "--db", db, "--format", "json")
+        let historyBefore = try #require(try parseJSON(before.stdout) as? [String: Any])
+        let portB = b.sockets[0].port
+
+        let dry = try portaudit("prune", "--older-than", "180d", "--dry-run", "--db", db, "--format", "json")
+        try #require(dry.status == 0, "\(dry.stderr)")
+        let dryReport = try #require(try parseJSON(dry.stdout) as? [String: Any])
+        let count = { try DatabaseQueue(path: db).read { try Int.fetchOne($0, sql: "SELECT count(*) FROM snapshot") } }
+        #expect(try count() == 8, "a dry run changes nothing")
+
+        let real = try portaudit("prune", "--older-than", "180d", "--db", db, "--format", "json")
+        try #require(real.status == 0, "\(real.stderr)")
+        let report = try #require(try parseJSON(real.stdout) as? [String: Any])
+        #expect(report["snapshots_removed"] as? Int == 2)
+        #expect(report["intervals_removed"] as? Int == 1)   // B
+        #expect(report["processes_removed"] as? Int == 1)   // B's holder
+        for key in ["snapshots_removed", "intervals_removed", "processes_removed", "listeners_removed"] {
+            #expect(dryReport[key] as? Int == report[key] as? Int, "\(key)")
+        }
+        #expect(try count() == 6)
+        #expect((report["bytes_after"] as? Int ?? .max) <= (report["bytes_before"] as? Int ?? 0))
+        let (integrity, freePages) = try DatabaseQueue(path: db).read { db in
+            (try String.fetchOne(db, sql: "PRAGMA integrity_check"), try Int.fetchOne(db, sql: "PRAGMA freelist_count"))
+        }
+        #expect(integrity == "ok")
+        #expect(freePages == 0, "the space was reclaimed")
+
+        // A keeps its true first-seen, its "appeared between" and both holders.
+        let after = try portaudit("history", "\(portA)", "--db", db, "--format", "json")
+        let historyAfter = try #require(try parseJSON(after.stdout) as? [String: Any])
+        #expect(historyAfter["first_seen"] as? String == Timestamp.iso(now.addingTimeInterval(-200 * day + 300)))
+        #expect(historyAfter["first_seen"] as? String == historyBefore["first_seen"] as? String)
+        #expect(historyAfter["appeared_after"] as? String == historyBefore["appeared_after"] as? String)
+        let intervals = try #require(historyAfter["intervals"] as? [[String: Any]])
+        #expect(intervals.count == 2)
+        #expect(intervals.map { $0["began"] as? String } == ["appeared", "changed"])
+        #expect(intervals.allSatisfy { ($0["unobserved"] as? [Any])?.isEmpty == true }, "the pruned stretch is not a gap")
+        // B is gone entirely.
+        let gone = try portaudit("history", "\(portB)/udp", "--db", db, "--format", "json")
+        #expect((try parseJSON(gone.stdout) as? [String: Any])?["first_seen"] is NSNull)
+
+        let status = try #require(try parseJSON(try portaudit("status", "--db", db, "--format", "json").stdout) as? [String: Any])
+        let host = try #require((status["hosts"] as? [[String: Any]])?.first)
+        #expect(host["pruned_before"] is String)
+        #expect((host["gaps"] as? [Any])?.isEmpty == true)
+    }
+
+    @Test func badPruneDurationIsOneClearLine() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let result = try portaudit("prune", "--older-than", "soon", "--db", directory.file("s.db"))
+        #expect(result.status != 0)
+        #expect(result.stderr.hasPrefix("portaudit: "))
+        #expect(result.stderr.contains("not a duration"))
+        #expect(result.stderr.split(separator: "\n").count == 1)
+        #expect(!FileManager.default.fileExists(atPath: directory.file("s.db")))
+    }
+}
+
+extension Date {
+    /// Whole milliseconds, as the store keeps them.
+    func rounded() -> Date { Timestamp.date(milliseconds: Timestamp.milliseconds(self)) }
+}
