@@ -9,7 +9,9 @@ struct Changes: ParsableCommand {
             Each event happened after HAPPENED_AFTER (the last snapshot that did not see it; empty at \
             the store's first snapshot) and by HAPPENED_BY (the first snapshot that did). Events are \
             opened, closed, holder_changed (other processes) and sockets_changed (same processes, \
-            other sockets). An event is listed when it may have happened between --since and --until.
+            other sockets). An event is listed when it may have happened between --since and --until. \
+            An event marked "across gap" has a gap in the snapshots between its bounds (the machine \
+            was off or the schedule broken): it happened at some unknown time in that gap.
             """)
 
     @OptionGroup var window: WindowOptions
@@ -19,11 +21,12 @@ struct Changes: ParsableCommand {
 
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: OutputOptions
+    @OptionGroup var namespace: NamespaceOptions
 
     func run() throws {
         let window = try window.window(output)
         let ports = try parsePorts(port)
-        let events = try store.open(.readOnly).changes(in: window, ports: ports)
+        let events = try store.open(.readOnly).changes(in: window, ports: ports, netns: try namespace.selection)
         output.emit(events, columns: Self.columns, empty: "no changes in that window")
     }
 
@@ -32,7 +35,9 @@ struct Changes: ParsableCommand {
         TableColumn("event", "EVENT", compose: { field, style in
             // Short words where columns are scarce.
             let event = field("event").plainText
-            return style.width == nil ? event : (event.hasSuffix("_changed") ? String(event.dropLast(8)) : event)
+            let word = style.width == nil ? event : (event.hasSuffix("_changed") ? String(event.dropLast(8)) : event)
+            // Not a claim that it happened at either snapshot: nothing was observed in between.
+            return field("across_gap") == .bool(true) ? word + " (across gap)" : word
         }, colour: { value in
             switch value {
             case .text("opened"): .green
@@ -40,7 +45,7 @@ struct Changes: ParsableCommand {
             default: .yellow
             }
         }),
-        TableColumn.endpoint,
+        TableColumn.namespacedEndpoint,
         TableColumn("holders_after", "HOLDERS", flexible: true) { field, _ in
             let before = field("holders_before").plainText, after = field("holders_after").plainText
             switch (before.isEmpty, after.isEmpty) {

@@ -9,7 +9,9 @@ struct Ports: ParsableCommand {
             By default the listeners of the latest snapshot; --since T those seen since T; --all every \
             one; --new those first seen in the window (after a snapshot that did not see them; --since \
             defaults to 24h). A port with no registered IANA service, or in the dynamic range \
-            (49152-65535), is marked worth a look; --unregistered keeps only those.
+            (49152-65535), is marked worth a look; --unregistered keeps only those. A listener whose \
+            presence spans a gap in the snapshots is marked "gap": it was not observed then, and \
+            first and last seen remain the snapshots that saw it.
             """)
 
     @Option(name: .long, help: ArgumentHelp("Listeners seen from this time on (same forms as for changes).", valueName: "time"))
@@ -29,6 +31,7 @@ struct Ports: ParsableCommand {
 
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: OutputOptions
+    @OptionGroup var namespace: NamespaceOptions
 
     func validate() throws {
         if all && (new || since != nil) { throw ValidationError("--all lists every listener; it does not go with --new or --since") }
@@ -45,15 +48,20 @@ struct Ports: ParsableCommand {
         } else {
             scope = all ? .all : .listeningNow
         }
-        let filter = PortsFilter(scope: scope, worthALookOnly: unregistered, ports: try parsePorts(port))
+        let filter = PortsFilter(scope: scope, worthALookOnly: unregistered, ports: try parsePorts(port),
+                                 netns: try namespace.selection)
         let rows = try store.open(.readOnly).ports(filter)
         output.emit(rows, columns: Self.columns, empty: "no listener matches")
     }
 
     static let columns: [TableColumn] = [
-        TableColumn.endpoint,
+        TableColumn.namespacedEndpoint,
         TableColumn.time("first_seen", "FIRST SEEN"),
-        TableColumn.time("last_seen", "LAST SEEN", orNowWhen: "listening"),
+        TableColumn("last_seen", "LAST SEEN") { field, style in
+            let last = TableColumn.time("last_seen", "LAST SEEN", orNowWhen: "listening").compose?(field, style) ?? "-"
+            // Seen on both sides of a gap, unknown inside it: not "listening throughout".
+            return field("across_gap") == .bool(true) ? last + " (gap)" : last
+        },
         TableColumn("main_holder", "HOLDER", flexible: true, minimum: 8, compose: { field, _ in
             let main = field("main_holder").plainText
             let count = Int(field("holder_count").plainText) ?? 0

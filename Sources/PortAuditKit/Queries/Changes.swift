@@ -3,8 +3,8 @@ import GRDB
 
 extension Store {
     /// Opened, closed and changed listeners whose time bounds meet `window`, in order.
-    public func changes(in window: TimeWindow, ports: PortSpec? = nil) throws -> RecordTable {
-        try read { db in try ChangesQuery(db: db).run(window: window, ports: ports) }
+    public func changes(in window: TimeWindow, ports: PortSpec? = nil, netns: NamespaceSelection = .all) throws -> RecordTable {
+        try read { db in try ChangesQuery(db: db).run(window: window, ports: ports, netns: netns) }
     }
 }
 
@@ -13,10 +13,12 @@ struct ChangesQuery {
 
     static let fields = ["event", "happened_after", "happened_by", FieldName.proto, FieldName.address, FieldName.port,
                          FieldName.interface, "holders_before", "holders_after", FieldName.service, FieldName.hostname]
+        + RowNamespace.fieldNames + [FieldName.acrossGap]
 
     /// An event is in the window when it may have happened there: the snapshot that saw it
     /// is not before `since`, and the one before it is before `until`.
-    func run(window: TimeWindow, ports: PortSpec?) throws -> RecordTable {
+    func run(window: TimeWindow, ports: PortSpec?, netns: NamespaceSelection = .all) throws -> RecordTable {
+        let namespaceFilter = try NamespaceFilter(netns, db: db)
         var conditions: [String] = []
         var arguments: StatementArguments = []
         if let since = window.sinceText {
@@ -37,13 +39,16 @@ struct ChangesQuery {
         }
         let sql = """
             SELECT event, happened_after, happened_by, protocol, address, port, interface,
-                   holders_before, holders_after, hostname
+                   holders_before, holders_after, hostname, snapshot_id
             FROM port_events
             \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "))
             ORDER BY happened_by, snapshot_id, port, protocol, address, interface,
                      CASE event WHEN 'closed' THEN 0 ELSE 1 END
             """
         var table = RecordTable(fields: Self.fields)
+        var events: [EventListeners.Event] = []
+        var bounds: [(after: Date?, by: Date?)] = []
+        var pending: [[FieldValue]] = []
         for row in try Row.fetchAll(db, sql: sql, arguments: arguments) {
             let proto = TransportProtocol(rawValue: row["protocol"]) ?? .tcp
             let port = UInt16(row["port"] as Int)
@@ -59,9 +64,32 @@ struct ChangesQuery {
             values += [.text(proto.rawValue), .text(address), .integer(port), .text(interface)]
             values += [holders(before), holders(now)]
             values += [.optional(ServiceRegistry.name(port: port, proto: proto)), .text(hostname)]
-            table.append(values)
+            pending.append(values)
+            events.append(.init(snapshot: row["snapshot_id"], key: ListenerKey(proto: proto, address: address, port: port, interface: interface),
+                                event: event, holdersBefore: before, holdersAfter: now))
+            bounds.append((Timestamp.parseISO(after), Timestamp.parseISO(by)))
         }
+        try markNamespacesAndGaps(pending, events: events, bounds: bounds, filter: namespaceFilter, into: &table)
         return table
+    }
+
+    /// Each event's namespace (and --netns), and whether a gap lies between its bounds: an
+    /// event across a gap happened at some unknown time in it, not at either snapshot.
+    private func markNamespacesAndGaps(_ rows: [[FieldValue]], events: [EventListeners.Event], bounds: [(after: Date?, by: Date?)],
+                                       filter: NamespaceFilter, into table: inout RecordTable) throws {
+        let resolved = try EventListeners(db: db).resolve(events)
+        var coverage: [Int64: HostCoverage] = [:]
+        for (index, values) in rows.enumerated() {
+            let namespace = resolved[index].namespace
+            if let namespace, !filter.admits(namespace) { continue }
+            if namespace == nil, filter.selection != .all { continue }
+            var acrossGap = false
+            if let host = resolved[index].hostID, let after = bounds[index].after, let by = bounds[index].by {
+                if coverage[host] == nil { coverage[host] = try CoverageQuery(db: db).host(host) }
+                acrossGap = !(coverage[host]?.gaps(within: after, by).isEmpty ?? true)
+            }
+            table.append(values + (namespace?.fields ?? [.null, .null, .null]) + [.bool(acrossGap)])
+        }
     }
 
     private func holders(_ text: String?) -> FieldValue {

@@ -102,9 +102,8 @@ struct HistoryQuery {
         case .all: break
         case .host: sql += " AND n.id = \(Self.hostNetns)"
         case .id(let text):
+            try NamespaceFilter.requireKnown(netns, in: db)
             let inode = UInt64(text).map { Int64(bitPattern: $0) }
-            let known = try Bool.fetchOne(db, sql: "SELECT 1 FROM netns WHERE inode IS ? OR name = ?", arguments: [inode, text]) ?? false
-            if !known { throw UnknownNamespace(selection: netns) }
             sql += " AND (n.inode IS ? OR n.name = ?)"
             arguments += [inode, text]
         }

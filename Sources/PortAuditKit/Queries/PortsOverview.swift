@@ -18,11 +18,13 @@ public struct PortsFilter: Sendable {
     /// Only ports worth a look (no registered service, or in the dynamic range).
     public var worthALookOnly: Bool
     public var ports: PortSpec?
+    public var netns: NamespaceSelection
 
-    public init(scope: Scope, worthALookOnly: Bool = false, ports: PortSpec? = nil) {
+    public init(scope: Scope, worthALookOnly: Bool = false, ports: PortSpec? = nil, netns: NamespaceSelection = .all) {
         self.scope = scope
         self.worthALookOnly = worthALookOnly
         self.ports = ports
+        self.netns = netns
     }
 }
 
@@ -40,11 +42,15 @@ struct PortsQuery {
                          FieldName.firstSeen, "appeared_after", FieldName.lastSeen, FieldName.listening,
                          "main_holder", "holder_count", FieldName.service, FieldName.range,
                          "worth_a_look", "look_reason", FieldName.hostname]
+        + RowNamespace.fieldNames + [FieldName.acrossGap]
 
     private struct Listener {
         var hostID: Int64
         var hostname: String
         var key: ListenerKey
+        var namespace: RowNamespace
+        /// Some interval of it spans a gap in the snapshots: it was not seen listening then.
+        var acrossGap = false
         var firstSnapshot: Int64 = .max
         var firstAt: Int64 = .max
         var lastAt: Int64 = .min
@@ -56,6 +62,8 @@ struct PortsQuery {
     }
 
     func run(_ filter: PortsFilter) throws -> RecordTable {
+        let namespaceFilter = try NamespaceFilter(filter.netns, db: db)
+        var coverage: [Int64: HostCoverage] = [:]
         var latest: [Int64: Int64] = [:]
         for row in try Row.fetchAll(db, sql: """
             SELECT host_id, started_at FROM snapshot s
@@ -84,7 +92,8 @@ struct PortsQuery {
         }
         for row in try Row.fetchAll(db, sql: """
             SELECT l.id AS listener_id, n.host_id, h.hostname, l.protocol, l.address, l.port, l.interface,
-                   i.id AS interval_id, i.first_snapshot_id, f.started_at AS first_at, la.started_at AS last_at
+                   i.id AS interval_id, i.first_snapshot_id, f.started_at AS first_at, la.started_at AS last_at,
+                   n.inode AS netns_inode, n.name AS netns_name, n.id = \(HistoryQuery.hostNetns) AS netns_is_host
             FROM listener l
             JOIN netns n ON n.id = l.netns_id
             JOIN host h ON h.id = n.host_id
@@ -97,10 +106,18 @@ struct PortsQuery {
             let hostID: Int64 = row["host_id"]
             let key = ListenerKey(proto: TransportProtocol(rawValue: row["protocol"]) ?? .tcp, address: row["address"],
                                   port: UInt16(row["port"] as Int), interface: row["interface"])
-            var listener = listeners[id] ?? Listener(hostID: hostID, hostname: row["hostname"], key: key)
+            let namespace = RowNamespace(inode: UInt64(bitPattern: row["netns_inode"] as Int64), name: row["netns_name"],
+                                         isHost: row["netns_is_host"] ?? false)
+            if !namespaceFilter.admits(namespace) { continue }
+            var listener = listeners[id] ?? Listener(hostID: hostID, hostname: row["hostname"], key: key, namespace: namespace)
             let firstAt: Int64 = row["first_at"]
             let open = (row["last_at"] as Int64?) == nil
             let lastAt: Int64 = row["last_at"] ?? latest[hostID] ?? firstAt
+            if coverage[hostID] == nil { coverage[hostID] = try CoverageQuery(db: db).host(hostID) }
+            if let gaps = coverage[hostID]?.gaps(within: Timestamp.date(milliseconds: firstAt), Timestamp.date(milliseconds: lastAt)),
+               !gaps.isEmpty {
+                listener.acrossGap = true
+            }
             if firstAt < listener.firstAt {
                 listener.firstAt = firstAt
                 listener.firstSnapshot = row["first_snapshot_id"]
@@ -119,7 +136,11 @@ struct PortsQuery {
             SELECT started_at FROM snapshot WHERE host_id = ? AND id < ? ORDER BY id DESC LIMIT 1
             """)
         var table = RecordTable(fields: Self.fields)
-        let sorted = listeners.values.sorted { ($0.key, $0.hostname) < ($1.key, $1.hostname) }
+        let sorted = listeners.values.sorted {
+            // The host's own listener first, then other namespaces by inode.
+            ($0.key, $0.hostname, $0.namespace.isHost ? 0 : 1, $0.namespace.inode)
+                < ($1.key, $1.hostname, $1.namespace.isHost ? 0 : 1, $1.namespace.inode)
+        }
         for listener in sorted {
             let appearedAfter = try Int64.fetchOne(previous, arguments: [listener.hostID, listener.firstSnapshot])
             switch filter.scope {
@@ -149,7 +170,7 @@ struct PortsQuery {
                 .optional(service), .text(range.rawValue),
                 .bool(!reasons.isEmpty), reasons.isEmpty ? .null : .text(reasons.joined(separator: ", ")),
                 .text(listener.hostname),
-            ])
+            ] + listener.namespace.fields + [.bool(listener.acrossGap)])
         }
         return table
     }

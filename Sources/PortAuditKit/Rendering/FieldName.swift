@@ -15,4 +15,9 @@ public enum FieldName {
     public static let lastSeen = "last_seen"
     public static let goneBy = "gone_by"
     public static let listening = "listening"
+    public static let netns = "netns"
+    public static let netnsName = "netns_name"
+    public static let netnsIsHost = "netns_is_host"
+    /// True when a gap in the snapshots lies between the row's bounds: nothing is known in it.
+    public static let acrossGap = "across_gap"
 }

@@ -156,6 +156,15 @@ public struct TableColumn: Sendable {
         return "\(field("protocol").plainText) \(text)"
     }
 
+    /// The endpoint, followed by "in netns X" when it is not the host's namespace, so a
+    /// container's port and the host's same port are told apart.
+    public static let namespacedEndpoint = TableColumn("address", "LISTENER") { field, style in
+        let endpoint = TableColumn.endpoint.compose?(field, style) ?? ""
+        guard field("netns_is_host") == .bool(false) else { return endpoint }
+        let name = field("netns_name")
+        return endpoint + " in netns " + (name == .null ? field("netns").plainText : name.plainText)
+    }
+
     /// "11-26 10:00:00–10:05:00": when something happened, between two snapshots, in one
     /// cell; "by 11-26 10:05:00" when there was no snapshot before.
     public static func between(_ after: String, _ by: String, _ header: String) -> TableColumn {
