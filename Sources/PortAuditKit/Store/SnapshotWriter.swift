@@ -14,14 +14,22 @@ public struct SnapshotSummary: Sendable, Codable, Equatable {
     public var changed: Int
     public var errors: [String]
     public var source: String
+    /// False when the holders known from the store were confirmed instead of reading every process.
+    public var fullWalk: Bool
 }
 
 extension Store {
     /// Collects from `source` and stores the result in one transaction: intervals that are
     /// unchanged are left alone, so an unchanged machine adds only the snapshot row.
-    public func snapshot(from source: some ListenerSource, clock: @escaping () -> Date = Date.init) throws -> SnapshotSummary {
+    /// The source is given the holders the store knows, to confirm rather than search for,
+    /// as `policy` allows.
+    public func snapshot(from source: some ListenerSource, policy: HolderCachePolicy = .default,
+                         clock: @escaping () -> Date = Date.init) throws -> SnapshotSummary {
         let started = clock()
-        let observation = try source.observe()
+        // Read outside the write transaction: the collection must not hold the write lock.
+        let known = policy.forceFullWalk ? KnownHolders.none
+            : try read { db in try HolderCache.load(db, now: started, policy: policy) }
+        let observation = try source.observe(knownHolders: known)
         return try write { db in
             try SnapshotWriter(db: db, observation: observation, source: source, started: started, clock: clock).run()
         }
@@ -104,14 +112,15 @@ private struct SnapshotWriter<Source: ListenerSource> {
 
         try db.execute(sql: """
             INSERT INTO snapshot (host_id, netns_id, started_at, duration_ms, as_root, source,
-                                  listeners, sockets, unattributed, opened, closed, changed, errors)
-            VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                  listeners, sockets, unattributed, opened, closed, changed, errors, full_walk)
+            VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [
                 hostID, netnsID, Timestamp.milliseconds(started), observation.asRoot, observation.source,
                 current.count, observation.sockets.count,
                 observation.sockets.filter { $0.holders.isEmpty }.count,
                 opened, closed, changed,
                 observation.errors.isEmpty ? nil : observation.errors.joined(separator: "\n"),
+                observation.fullWalk,
             ])
         let snapshotID = db.lastInsertedRowID
 
@@ -133,7 +142,7 @@ private struct SnapshotWriter<Source: ListenerSource> {
             sockets: observation.sockets.count,
             unattributed: observation.sockets.filter { $0.holders.isEmpty }.count,
             opened: opened, closed: closed, changed: changed, errors: observation.errors,
-            source: observation.source)
+            source: observation.source, fullWalk: observation.fullWalk)
     }
 
     private func upsertHost() throws -> Int64 {

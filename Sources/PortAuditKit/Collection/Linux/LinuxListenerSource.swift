@@ -23,11 +23,28 @@ public struct LinuxListenerSource: ListenerSource {
     }
 
     public func observe() throws -> Observation {
+        try observe(knownHolders: .none)
+    }
+
+    public func observe(knownHolders: KnownHolders) throws -> Observation {
         var errors: [String] = []
         let (raw, source) = try enumerate(errors: &errors)
 
+        let procFD = open(procRoot, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard procFD >= 0 else {
+            throw CollectionError.enumeration("cannot open \(procRoot): \(ProcFiles.errorDescription(errno))")
+        }
+        defer { close(procFD) }
+
+        if !knownHolders.fullWalkDue,
+           let confirmed = HolderConfirmation.confirm(raw, known: knownHolders, procFD: procFD, threads: threads) {
+            return Observation(host: Self.host(), netnsInode: Self.netnsInode(), asRoot: geteuid() == 0,
+                               source: source, sockets: confirmed.sockets, errors: errors,
+                               processNames: confirmed.names, fullWalk: false)
+        }
+
         let wanted = Set(raw.map(\.inode))
-        let walk = DescriptorWalk.walk(pids: DescriptorWalk.allPIDs(), wanted: wanted, threads: threads)
+        let walk = DescriptorWalk.walk(procFD: procFD, pids: DescriptorWalk.allPIDs(procFD: procFD), wanted: wanted, threads: threads)
         if !walk.deniedPIDs.isEmpty {
             errors.append("descriptors of \(walk.deniedPIDs.count) process(es) not readable (permission denied): pid \(walk.deniedPIDs.sorted().prefix(10).map(String.init).joined(separator: ", "))")
         }
@@ -37,7 +54,7 @@ public struct LinuxListenerSource: ListenerSource {
         var names: [ProcessIdentity: String] = [:]
         var vanished = Set(walk.vanishedPIDs)
         for pid in Set(walk.holders.values.joined().map(\.pid)) {
-            if let stat = ProcFiles.readString("/proc/\(pid)/stat").flatMap(ProcStat.init) {
+            if let stat = ProcFiles.readString("\(pid)/stat", relativeTo: procFD).flatMap(ProcStat.init) {
                 let identity = ProcessIdentity(pid: pid, startTicks: stat.startTicks)
                 identities[pid] = identity
                 names[identity] = stat.name
@@ -64,7 +81,7 @@ public struct LinuxListenerSource: ListenerSource {
                                    holders: holders, unattributedReason: reason)
         }
         return Observation(host: Self.host(), netnsInode: Self.netnsInode(), asRoot: geteuid() == 0,
-                           source: source, sockets: sockets, errors: errors, processNames: names)
+                           source: source, sockets: sockets, errors: errors, processNames: names, fullWalk: true)
     }
 
     private func enumerate(errors: inout [String]) throws -> ([RawSocket], String) {
