@@ -202,6 +202,28 @@ import Testing
         #expect(try storedPIDs() == now.sorted())
     }
 
+    /// The snapshot command line has a fast path beside ArgumentParser; both spellings of
+    /// each option reach the store, and whatever the fast path does not take still gets
+    /// ArgumentParser's one-line error.
+    @Test func snapshotOptionsWorkInEverySpelling() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let db = directory.file("store.db")
+        #expect(try portaudit("snapshot", "--db=\(db)", "-q", "--lock-timeout=5", "--enumerate=procfs", "--full-walk").status == 0)
+        let verbose = try portaudit("snapshot", "--db", db, "--lock-timeout", "5", "--enumerate", "netlink")
+        #expect(verbose.status == 0)
+        #expect(verbose.stdout.hasPrefix("snapshot 2: "))
+        let rows = try DatabaseQueue(path: db).read { db in
+            try Row.fetchAll(db, sql: "SELECT source, full_walk FROM snapshot ORDER BY id").map { [$0[0] as String, String($0[1] as Int)] }
+        }
+        #expect(rows == [["procfs", "1"], ["netlink", "0"]])
+        for bad in [["snapshot", "--db", db, "--bogus"], ["snapshot", "--db=", "-q"], ["snapshot", "--enumerate", "kernel"]] {
+            let result = try run(portauditBinary, bad)
+            #expect(result.status != 0, "\(bad)")
+            #expect(result.stderr.hasPrefix("portaudit: ") && result.stderr.split(separator: "\n").count == 1, "\(bad): \(result.stderr)")
+        }
+    }
+
     @Test func unchangedMachineAddsOnlySnapshotRows() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
