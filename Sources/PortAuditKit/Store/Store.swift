@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import CLinuxDiag
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,7 +27,10 @@ public final class Store: @unchecked Sendable {
         config.label = "portaudit"
         config.prepareDatabase { db in
             // WAL keeps readers from blocking the writer; NORMAL is still atomic in WAL.
-            if !db.configuration.readonly { try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+            if !db.configuration.readonly {
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                _ = cld_sqlite_keep_wal_on_close(UnsafeMutableRawPointer(db.sqliteConnection))
+            }
         }
         do {
             if access == .readWrite && !exists {
