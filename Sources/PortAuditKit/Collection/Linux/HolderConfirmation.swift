@@ -70,7 +70,7 @@ enum HolderConfirmation {
     /// The process's name when it is still the same process and every link still names its socket.
     private static func verify(pid: Int32, _ startTicks: UInt64, _ links: [(fd: Int32, inode: UInt64)],
                                procFD: Int32, link: UnsafeMutablePointer<CChar>) -> String? {
-        guard let stat = ProcFiles.readString("\(pid)/stat", relativeTo: procFD).flatMap(ProcStat.init),
+        guard let stat = ProcFiles.read("\(pid)/stat", relativeTo: procFD).flatMap({ ProcStat(bytes: $0) }),
               stat.startTicks == startTicks
         else { return nil }
         // Several links: one open of the fd directory makes each lookup one component long.

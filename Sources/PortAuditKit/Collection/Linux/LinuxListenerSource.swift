@@ -54,7 +54,7 @@ public struct LinuxListenerSource: ListenerSource {
         var names: [ProcessIdentity: String] = [:]
         var vanished = Set(walk.vanishedPIDs)
         for pid in Set(walk.holders.values.joined().map(\.pid)) {
-            if let stat = ProcFiles.readString("\(pid)/stat", relativeTo: procFD).flatMap(ProcStat.init) {
+            if let stat = ProcFiles.read("\(pid)/stat", relativeTo: procFD).flatMap({ ProcStat(bytes: $0) }) {
                 let identity = ProcessIdentity(pid: pid, startTicks: stat.startTicks)
                 identities[pid] = identity
                 names[identity] = stat.name
