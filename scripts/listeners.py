@@ -15,6 +15,9 @@ Two ways to describe the population:
       shared (forked) groups, SO_REUSEPORT groups, idle processes holding many regular
       file descriptors, and established "noise" connections that must not be reported.
 
+SIGUSR1 sent to a unit's first process (a manifest entry's "pid") makes it fork one more
+worker that shares its sockets: a new holder of an already-known socket.
+
 When every socket is bound it writes a JSON manifest (to --manifest FILE atomically, or
 to stdout), then waits until SIGTERM/SIGINT or --seconds, and kills and reaps everything.
 Only 127.0.0.1 and ::1 are ever used. Children die with the supervisor (PR_SET_PDEATHSIG).
@@ -86,6 +89,17 @@ def start_unit(specs, width, report, backlog):
                 while True:
                     signal.pause()
             pids.append(worker)
+        def fork_worker(*_):
+            # A holder that appears after the population started: it shares every socket of
+            # the unit at the same descriptor numbers, as a late-forked server worker does.
+            worker = os.fork()
+            if worker == 0:
+                signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+                die_with_parent()
+                while True:
+                    signal.pause()
+            pids.append(worker)
+        signal.signal(signal.SIGUSR1, fork_worker)
         entries = []
         for kind, s, group in sockets:
             entry = describe(kind, s)

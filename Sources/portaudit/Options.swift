@@ -8,7 +8,9 @@ struct StoreOptions: ParsableArguments {
     var db: String?
 
     @Option(name: .long, help: ArgumentHelp("Seconds to wait for another process that holds the store's write lock.", valueName: "seconds"))
-    var lockTimeout: Double = 30
+    var lockTimeout: Double = Self.defaultLockTimeout
+
+    static let defaultLockTimeout: Double = 30
 
     var path: String { db ?? StoreLocation.defaultPath() }
 

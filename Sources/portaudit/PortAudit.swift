@@ -20,6 +20,11 @@ struct PortAudit: ParsableCommand {
     /// usage text: scripts and cron mail read the first line only.
     static func main() {
         do {
+            if let fast = FastSnapshotArguments.parse(CommandLine.arguments.dropFirst()) {
+                try Snapshot.perform(storePath: fast.storePath, lockTimeout: fast.lockTimeout, source: fast.source,
+                                     fullWalk: fast.fullWalk, quiet: fast.quiet)
+                return
+            }
             var command = try parseAsRoot()
             try command.run()
         } catch {

@@ -21,20 +21,32 @@ struct Snapshot: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Let this group read the store (directory 0750, file 0640); otherwise owner only.", valueName: "group"))
     var group: String?
 
+    @Flag(name: .long, help: "Read every process's descriptors, even where the holders the store knows could be confirmed instead.")
+    var fullWalk = false
+
     /// Crash tests: say so on stderr once every row is written, wait this long, say so again, commit.
     @Option(name: .long, help: .hidden)
     var pauseBeforeCommit: Double?
 
     func run() throws {
-        let policy: CommandLinePolicy = noCmdline ? .none : (redact ? .redact : .full)
-        let opened = try store.open(.readWrite)
         let pause = pauseBeforeCommit.map { seconds in {
             FileHandle.standardError.write(Data("written, not committed\n".utf8))
             Thread.sleep(forTimeInterval: seconds)
             FileHandle.standardError.write(Data("committing\n".utf8))
         } }
-        let summary = try opened.snapshot(from: sourceOptions.source, commandLines: policy, beforeCommit: pause)
-        if let group { try opened.grantGroupRead(group: group) }
+        try Self.perform(storePath: store.path, lockTimeout: store.lockTimeout, source: sourceOptions.source,
+                         fullWalk: fullWalk, quiet: quiet,
+                         commandLines: noCmdline ? .none : (redact ? .redact : .full), group: group, beforeCommit: pause)
+    }
+
+    /// Shared with the fast path that parses cron's plain command line without ArgumentParser.
+    static func perform(storePath: String, lockTimeout: Double, source: LinuxListenerSource, fullWalk: Bool, quiet: Bool,
+                        commandLines: CommandLinePolicy = .full, group: String? = nil,
+                        beforeCommit: (() -> Void)? = nil) throws {
+        let store = try Store(path: storePath, access: .readWrite, lockTimeout: lockTimeout)
+        let summary = try store.snapshot(from: source, policy: HolderCachePolicy(forceFullWalk: fullWalk),
+                                         commandLines: commandLines, beforeCommit: beforeCommit)
+        if let group { try store.grantGroupRead(group: group) }
         guard !quiet else { return }
         var line = "snapshot \(summary.id): \(summary.listeners) listeners"
         if summary.namespaces > 1 { line += " in \(summary.namespaces) network namespaces" }
@@ -43,9 +55,54 @@ struct Snapshot: ParsableCommand {
         line += "), \(summary.opened) opened, \(summary.closed) closed"
         if summary.changed > 0 { line += ", \(summary.changed) changed holders" }
         line += " since the previous snapshot; \(summary.durationMs) ms"
+        if !summary.fullWalk { line += " (known holders confirmed, no full walk)" }
         print(line)
         for error in summary.errors {
             FileHandle.standardError.write(Data("note: \(error)\n".utf8))
         }
+    }
+}
+
+/// The command cron runs every minute, parsed without ArgumentParser: building its command
+/// tree reflects every option of every subcommand (Mirror, dynamic casts), which cost more
+/// than the whole snapshot of a quiet machine. Only plain, valid forms are taken here;
+/// anything else (help, an unknown or malformed option) is left to ArgumentParser, so the
+/// messages and the behaviour stay its own.
+enum FastSnapshotArguments {
+    static func parse(_ arguments: ArraySlice<String>) -> (storePath: String, lockTimeout: Double, source: LinuxListenerSource, fullWalk: Bool, quiet: Bool)? {
+        guard arguments.first == "snapshot" else { return nil }
+        var path: String?
+        var lockTimeout = StoreOptions.defaultLockTimeout
+        var enumeration = LinuxListenerSource.Enumeration.auto
+        var fullWalk = false, quiet = false
+        var rest = arguments.dropFirst()
+        while let argument = rest.popFirst() {
+            var name = argument
+            var value: String?
+            if argument.hasPrefix("--"), let equals = argument.firstIndex(of: "=") {
+                name = String(argument[..<equals])
+                value = String(argument[argument.index(after: equals)...])
+            }
+            func takeValue() -> String? {
+                if let value { return value }
+                guard let next = rest.popFirst(), !next.hasPrefix("-") else { return nil }
+                return next
+            }
+            switch name {
+            case "--quiet" where value == nil, "-q" where value == nil: quiet = true
+            case "--full-walk" where value == nil: fullWalk = true
+            case "--db":
+                guard let value = takeValue(), !value.isEmpty else { return nil }
+                path = value
+            case "--lock-timeout":
+                guard let text = takeValue(), let seconds = Double(text), seconds >= 0, seconds.isFinite else { return nil }
+                lockTimeout = seconds
+            case "--enumerate":
+                guard let text = takeValue(), let parsed = LinuxListenerSource.Enumeration(rawValue: text) else { return nil }
+                enumeration = parsed
+            default: return nil
+            }
+        }
+        return (path ?? StoreLocation.defaultPath(), lockTimeout, LinuxListenerSource(enumeration: enumeration), fullWalk, quiet)
     }
 }

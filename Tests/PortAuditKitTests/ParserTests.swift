@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import PortAuditKit
 
@@ -72,6 +73,17 @@ import Testing
         #expect(ProcStat("") == nil)
         #expect(ProcStat("abc (cat) R 6088 6088 1306 0 -1 4194304 100 0 0 0 0 0 0 0 20 0 1 0 54504 1") == nil)
         #expect(ProcStat("1 cat R 0 1 1 0 -1 4194304 100 0 0 0 0 0 0 0 20 0 1 0 54504 1") == nil)
+    }
+
+    @Test func ownStatIsReadFromItsBytes() throws {
+        let bytes = try #require(ProcFiles.read("/proc/self/stat"))
+        let stat = try #require(ProcStat(bytes: bytes))
+        #expect(stat.pid == getpid())
+        #expect(stat.ppid == getppid())
+        #expect(stat.startTicks > 0)
+        // Cut a few fields after the name: starttime (field 22) is gone.
+        let close = try #require(bytes.lastIndex(of: UInt8(ascii: ")")))
+        #expect(ProcStat(bytes: Array(bytes[...(close + 8)])) == nil)
     }
 
     @Test func socketLinksAreRecognised() {

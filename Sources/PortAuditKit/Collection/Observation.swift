@@ -147,9 +147,13 @@ public struct Observation: Sendable {
     /// Every namespace of the machine was looked for, so a namespace seen before and not
     /// found now is gone with its listeners.
     public var namespacesComplete = false
+    /// True when every process's descriptors were read; false when the holders the store
+    /// already knew were confirmed instead (see `KnownHolders`).
+    public var fullWalk: Bool
 
     public init(host: HostIdentity, netnsInode: UInt64, asRoot: Bool, source: String,
-                sockets: [ListeningSocket], errors: [String], processNames: [ProcessIdentity: String] = [:]) {
+                sockets: [ListeningSocket], errors: [String], processNames: [ProcessIdentity: String] = [:],
+                fullWalk: Bool = true) {
         self.host = host
         self.netnsInode = netnsInode
         self.asRoot = asRoot
@@ -157,6 +161,7 @@ public struct Observation: Sendable {
         self.sockets = sockets
         self.errors = errors
         self.processNames = processNames
+        self.fullWalk = fullWalk
     }
 
     /// Every process that holds at least one socket.
@@ -175,10 +180,49 @@ public struct Observation: Sendable {
     }
 }
 
+/// What the store already knows about which descriptors hold which sockets: the holdings of
+/// the listeners the previous snapshot saw. A source may confirm these instead of reading
+/// every descriptor of every process, which is most of the cost of a snapshot on a busy host.
+public struct KnownHolders: Sendable {
+    public struct Socket: Sendable, Equatable {
+        public var holders: [SocketHolder]
+        /// Why the store has no holder for it, when `holders` is empty.
+        public var unattributedReason: String?
+
+        public init(holders: [SocketHolder], unattributedReason: String? = nil) {
+            self.holders = holders
+            self.unattributedReason = unattributedReason
+        }
+    }
+
+    /// Socket inode → its known holders.
+    public var sockets: [UInt64: Socket]
+    /// When true the source must read every process: confirming known holders cannot find a
+    /// process that started sharing a known socket (a fork), so this is set periodically.
+    public var fullWalkDue: Bool
+
+    public init(sockets: [UInt64: Socket], fullWalkDue: Bool) {
+        self.sockets = sockets
+        self.fullWalkDue = fullWalkDue
+    }
+
+    /// Nothing known: the source reads everything.
+    public static let none = KnownHolders(sockets: [:], fullWalkDue: true)
+}
+
 /// A platform's way of seeing listeners. Two calls, so that the expensive details of a
 /// process (command line, executable, user) are read only for processes the caller
 /// does not already know.
 public protocol ListenerSource: Sendable {
     func observe() throws -> Observation
+    /// Like `observe()`, but may confirm `knownHolders` instead of searching every process.
+    /// The result must be what `observe()` would return, except for holders that started
+    /// sharing a known socket since `knownHolders` was taken (found by the next full walk).
+    func observe(knownHolders: KnownHolders) throws -> Observation
     func describe(_ processes: some Collection<ProcessIdentity>) -> [ProcessIdentity: ProcessDetails]
+}
+
+extension ListenerSource {
+    /// A source that cannot use hints reads everything.
+    public func observe(knownHolders: KnownHolders) throws -> Observation { try observe() }
 }

@@ -169,11 +169,14 @@ struct HistoryQuery {
         try Int64.fetchOne(db, sql: "SELECT max(started_at) FROM snapshot").map(Timestamp.date(milliseconds:))
     }
 
+    // `+host_id` in the next two: the newest snapshots come first in rowid order, so walking the
+    // primary key backwards stops at once; the time index would be read over the host's whole
+    // history (a year of one-minute snapshots took seconds per interval).
     private func latestSnapshots(hosts: Set<Int64>) throws -> [Int64: Int64] {
         var latest: [Int64: Int64] = [:]
         for host in hosts {
             latest[host] = try Int64.fetchOne(db, sql: """
-                SELECT started_at FROM snapshot WHERE host_id = ? ORDER BY id DESC LIMIT 1
+                SELECT started_at FROM snapshot WHERE +host_id = ? ORDER BY id DESC LIMIT 1
                 """, arguments: [host])
         }
         return latest
@@ -181,7 +184,7 @@ struct HistoryQuery {
 
     private func previousSnapshot(host: Int64, before snapshot: Int64) throws -> Date? {
         try Int64.fetchOne(db.cachedStatement(sql: """
-            SELECT started_at FROM snapshot WHERE host_id = ? AND id < ? ORDER BY id DESC LIMIT 1
+            SELECT started_at FROM snapshot WHERE +host_id = ? AND id < ? ORDER BY id DESC LIMIT 1
             """), arguments: [host, snapshot]).map(Timestamp.date(milliseconds:))
     }
 

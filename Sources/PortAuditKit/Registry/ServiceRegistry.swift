@@ -45,12 +45,45 @@ public enum ServiceRegistry {
         return Entry(ports: first...last, registration: Registration(service: String(f[3]), proto: proto, description: String(f[4])))
     }
 
-    /// Indices into `entries` by port, ranges expanded (about 57,000 ports): commands that
-    /// name the service of thousands of rows would otherwise scan the registry per row.
-    static let entriesByPort: [UInt16: [Int]] = {
-        var index: [UInt16: [Int]] = [:]
-        for (i, entry) in entries.enumerated() {
-            for port in entry.ports where (0...65535).contains(port) { index[UInt16(port), default: []].append(i) }
+    /// Where each row of the embedded text is, by port: built from the bytes on first use,
+    /// without a String per field. Parsing the whole registry into `entries` cost more than
+    /// the rest of `history` on a year-old store; a lookup now builds strings for its
+    /// matches only.
+    private struct RowIndex {
+        /// Byte range of each row whose ports are one port.
+        var byPort: [UInt16: [Range<Int>]] = [:]
+        /// Rows that cover a range of ports, with it.
+        var ranges: [(ports: ClosedRange<Int>, row: Range<Int>)] = []
+    }
+
+    private static let rowIndex: RowIndex = {
+        var index = RowIndex()
+        var text = EmbeddedRegistry.tsv
+        text.withUTF8 { bytes in
+            var lineStart = 0
+            while lineStart < bytes.count {
+                var lineEnd = lineStart
+                while lineEnd < bytes.count && bytes[lineEnd] != UInt8(ascii: "\n") { lineEnd += 1 }
+                defer { lineStart = lineEnd + 1 }
+                var cursor = lineStart
+                func number() -> Int? {
+                    var value = 0, digits = 0
+                    while cursor < lineEnd, bytes[cursor] >= 48, bytes[cursor] <= 57, digits < 6 {
+                        value = value * 10 + Int(bytes[cursor] - 48)
+                        cursor += 1
+                        digits += 1
+                    }
+                    guard digits > 0, cursor < lineEnd, bytes[cursor] == UInt8(ascii: "\t") else { return nil }
+                    cursor += 1
+                    return value
+                }
+                guard let first = number(), let last = number(), first <= last, last <= 65535 else { continue }
+                if first == last {
+                    index.byPort[UInt16(first), default: []].append(lineStart..<lineEnd)
+                } else {
+                    index.ranges.append((first...last, lineStart..<lineEnd))
+                }
+            }
         }
         return index
     }()
@@ -58,9 +91,19 @@ public enum ServiceRegistry {
     /// Registrations of `port`, for one protocol or both. Unnamed rows ("Reserved",
     /// "Unassigned") come after named services.
     public static func lookup(port: UInt16, proto: TransportProtocol? = nil) -> [Registration] {
-        let matches = (entriesByPort[port] ?? []).map { entries[$0] }
-            .filter { proto == nil || $0.registration.proto == proto }
-            .map(\.registration)
+        let index = rowIndex
+        let rows = (index.byPort[port] ?? []) + index.ranges.filter { $0.ports.contains(Int(port)) }.map(\.row)
+        var matches: [Registration] = []
+        var text = EmbeddedRegistry.tsv
+        text.withUTF8 { bytes in
+            for row in rows {
+                let line = String(decoding: UnsafeBufferPointer(rebasing: bytes[row]), as: UTF8.self)
+                let f = line.split(separator: "\t", omittingEmptySubsequences: false)
+                guard f.count == 5, let rowProto = TransportProtocol(rawValue: String(f[2])),
+                      proto == nil || rowProto == proto else { continue }
+                matches.append(Registration(service: String(f[3]), proto: rowProto, description: String(f[4])))
+            }
+        }
         var seen = Set<Registration>()
         return matches.filter { seen.insert($0).inserted }
             .sorted { ($0.service.isEmpty ? 1 : 0, $0.proto) < ($1.service.isEmpty ? 1 : 0, $1.proto) }

@@ -16,6 +16,8 @@ public struct SnapshotSummary: Sendable, Codable, Equatable {
     public var source: String
     /// Network namespaces whose listeners were read.
     public var namespaces: Int = 1
+    /// False when the holders known from the store were confirmed instead of reading every process.
+    public var fullWalk: Bool
 }
 
 extension Store {
@@ -23,11 +25,16 @@ extension Store {
     /// unchanged are left alone, so an unchanged machine adds only the snapshot row.
     /// `commandLines` can only make the store's own setting stricter (see `CommandLinePolicy`).
     /// `beforeCommit` runs inside the transaction once every row is written (crash tests
-    /// use it to kill a run at that very point).
-    public func snapshot(from source: some ListenerSource, clock: @escaping () -> Date = Date.init,
+    /// use it to kill a run at that very point). The source is given the holders the store
+    /// knows, to confirm rather than search for, as `policy` allows.
+    public func snapshot(from source: some ListenerSource, policy: HolderCachePolicy = .default,
+                         clock: @escaping () -> Date = Date.init,
                          commandLines: CommandLinePolicy = .full, beforeCommit: (() -> Void)? = nil) throws -> SnapshotSummary {
         let started = clock()
-        let observation = try source.observe()
+        // Read outside the write transaction: the collection must not hold the write lock.
+        let known = policy.forceFullWalk ? KnownHolders.none
+            : try read { db in try HolderCache.load(db, now: started, policy: policy) }
+        let observation = try source.observe(knownHolders: known)
         return try record(observation, describer: source, started: started, clock: clock,
                           commandLines: commandLines, beforeCommit: beforeCommit)
     }
@@ -147,14 +154,15 @@ private struct SnapshotWriter<Source: ListenerSource> {
 
         try db.execute(sql: """
             INSERT INTO snapshot (host_id, netns_id, started_at, duration_ms, as_root, source,
-                                  listeners, sockets, unattributed, opened, closed, changed, errors)
-            VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                  listeners, sockets, unattributed, opened, closed, changed, errors, full_walk)
+            VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [
                 hostID, netnsID, Timestamp.milliseconds(started), observation.asRoot, observation.source,
                 current.count, observation.sockets.count,
                 observation.sockets.filter { $0.holders.isEmpty }.count,
                 opened, closed, changed,
                 observation.errors.isEmpty ? nil : observation.errors.joined(separator: "\n"),
+                observation.fullWalk,
             ])
         let snapshotID = db.lastInsertedRowID
 
@@ -178,7 +186,7 @@ private struct SnapshotWriter<Source: ListenerSource> {
             sockets: observation.sockets.count,
             unattributed: observation.sockets.filter { $0.holders.isEmpty }.count,
             opened: opened, closed: closed, changed: changed, errors: observation.errors,
-            source: observation.source, namespaces: observation.namespacesRead.count)
+            source: observation.source, namespaces: observation.namespacesRead.count, fullWalk: observation.fullWalk)
     }
 
     private func upsertHost() throws -> Int64 {

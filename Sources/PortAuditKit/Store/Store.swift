@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import GRDBSQLite
+import CLinuxDiag
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -38,6 +39,9 @@ public final class Store: @unchecked Sendable {
                 var persist: CInt = 1
                 let code = sqlite3_file_control(db.sqliteConnection, nil, SQLITE_FCNTL_PERSIST_WAL, &persist)
                 guard code == SQLITE_OK else { throw DatabaseError(resultCode: ResultCode(rawValue: code)) }
+                // Closing leaves the WAL for the next run instead of checkpointing it (two fsyncs)
+                // every time; SQLite still checkpoints at its auto-checkpoint size.
+                _ = cld_sqlite_keep_wal_on_close(UnsafeMutableRawPointer(db.sqliteConnection))
             }
         }
         // Root opens no link planted by another user (see StoreAccess).

@@ -1,11 +1,13 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinuxDiag
 import Dispatch
 
 /// Finds which processes hold which socket inodes by reading every /proc/<pid>/fd link:
-/// the only way Linux tells. One openat of the fd directory per process, then one
-/// readlinkat per descriptor relative to it (no path building), split across threads.
+/// the only way Linux tells. /proc is opened once; per process one openat of `PID/fd`
+/// relative to it, getdents64 into a reused buffer, then one readlinkat per descriptor
+/// relative to the fd directory (no path building), split across threads.
 struct DescriptorWalk {
     struct Result {
         /// inode → (pid, fd) of every descriptor that refers to it.
@@ -17,20 +19,23 @@ struct DescriptorWalk {
     }
 
     /// Every numeric entry of /proc.
-    static func allPIDs() -> [Int32] {
-        guard let dir = opendir("/proc") else { return [] }
-        defer { closedir(dir) }
+    static func allPIDs(procFD: Int32) -> [Int32] {
+        let dir = openat(procFD, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dir >= 0 else { return [] }
+        defer { close(dir) }
         var pids: [Int32] = []
-        while let entry = readdir(dir) {
-            let pid = withUnsafeBytes(of: entry.pointee.d_name) { parsePositive($0) }
-            if let pid { pids.append(Int32(truncatingIfNeeded: pid)) }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 32 << 10, alignment: 8)
+        defer { buffer.deallocate() }
+        forEachEntry(of: dir, buffer: buffer) { name in
+            if let pid = parseNumber(name) { pids.append(Int32(truncatingIfNeeded: pid)) }
         }
         return pids
     }
 
-    static func walk(pids: [Int32], wanted: Set<UInt64>, threads: Int) -> Result {
+    static func walk(procFD: Int32, pids: [Int32], wanted: Set<UInt64>, threads: Int) -> Result {
+        // A thread pays for itself only with enough processes to split.
         let workers = max(1, min(threads, pids.count / 64 + 1))
-        if workers == 1 { return walk(pids[...], wanted: wanted) }
+        if workers == 1 { return walk(procFD: procFD, pids[...], wanted: wanted) }
         let chunk = (pids.count + workers - 1) / workers
         let parts = UnsafeMutableBufferPointer<Result>.allocate(capacity: workers)
         parts.initialize(repeating: Result())
@@ -38,7 +43,7 @@ struct DescriptorWalk {
         nonisolated(unsafe) let shared = parts
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             let slice = pids[min(pids.count, worker * chunk)..<min(pids.count, (worker + 1) * chunk)]
-            shared[worker] = walk(slice, wanted: wanted)
+            shared[worker] = walk(procFD: procFD, slice, wanted: wanted)
         }
         var merged = Result()
         for part in parts {
@@ -49,62 +54,84 @@ struct DescriptorWalk {
         return merged
     }
 
-    private static func walk(_ pids: ArraySlice<Int32>, wanted: Set<UInt64>) -> Result {
+    private static func walk(procFD: Int32, _ pids: ArraySlice<Int32>, wanted: Set<UInt64>) -> Result {
         var result = Result()
-        var link = [UInt8](repeating: 0, count: 64)
+        let link = UnsafeMutablePointer<CChar>.allocate(capacity: 64)
+        defer { link.deallocate() }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 8)
+        defer { buffer.deallocate() }
         for pid in pids {
-            let dirFD = open("/proc/\(pid)/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            let dirFD = openat(procFD, "\(pid)/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             if dirFD < 0 {
                 if errno == EACCES || errno == EPERM { result.deniedPIDs.append(pid) } else { result.vanishedPIDs.append(pid) }
                 continue
             }
-            guard let dir = fdopendir(dirFD) else {
-                close(dirFD)
-                continue
-            }
             var denied = false
-            while let entry = readdir(dir) {
-                let fdNumber = withUnsafeBytes(of: entry.pointee.d_name) { parsePositive($0) }
-                guard let fdNumber else { continue }
-                let n = link.withUnsafeMutableBytes { buffer in
-                    withUnsafeBytes(of: entry.pointee.d_name) { name in
-                        readlinkat(dirFD, name.baseAddress!.assumingMemoryBound(to: CChar.self),
-                                   buffer.baseAddress!.assumingMemoryBound(to: CChar.self), buffer.count)
-                    }
-                }
+            forEachEntry(of: dirFD, buffer: buffer) { name in
+                guard let fdNumber = parseNumber(name) else { return }
+                let n = readlinkat(dirFD, name, link, 64)
                 if n < 0 && (errno == EACCES || errno == EPERM) { denied = true }
-                guard n > 0, let inode = socketInode(link[0..<n]), wanted.contains(inode) else { continue }
+                guard n > 0, let inode = socketInode(UnsafeRawBufferPointer(start: link, count: n)),
+                      wanted.contains(inode) else { return }
                 result.holders[inode, default: []].append((pid, Int32(truncatingIfNeeded: fdNumber)))
             }
-            closedir(dir)
+            close(dirFD)
             // Listing a directory can be allowed where reading its links is not (pid 1 in some sandboxes).
             if denied { result.deniedPIDs.append(pid) }
         }
         return result
     }
 
+    /// Calls `body` with the NUL-terminated name of every entry of the open directory `fd`.
+    private static func forEachEntry(of fd: Int32, buffer: UnsafeMutableRawBufferPointer,
+                                     _ body: (UnsafePointer<CChar>) -> Void) {
+        while true {
+            let n = cld_getdents64(fd, buffer.baseAddress, UInt(buffer.count))
+            if n <= 0 { return }
+            var offset = 0
+            while offset < n {
+                // struct linux_dirent64: u64 d_ino, s64 d_off, u16 d_reclen, u8 d_type, char d_name[].
+                let record = buffer.baseAddress! + offset
+                let length = Int(record.loadUnaligned(fromByteOffset: 16, as: UInt16.self))
+                body((record + 19).assumingMemoryBound(to: CChar.self))
+                offset += length
+            }
+        }
+    }
+
     /// "socket:[12345]" → 12345.
-    static func socketInode(_ link: ArraySlice<UInt8>) -> UInt64? {
-        let prefix: [UInt8] = Array("socket:[".utf8)
-        guard link.count > prefix.count + 1, link.starts(with: prefix), link.last == UInt8(ascii: "]") else { return nil }
+    static func socketInode(_ link: UnsafeRawBufferPointer) -> UInt64? {
+        // "socket:[" spelled as bytes, so no array is built per descriptor.
+        let prefix: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (115, 111, 99, 107, 101, 116, 58, 91)
+        guard link.count > 9, link[link.count - 1] == UInt8(ascii: "]") else { return nil }
+        let matches = withUnsafeBytes(of: prefix) { expected in
+            memcmp(expected.baseAddress!, link.baseAddress!, 8) == 0
+        }
+        guard matches else { return nil }
         var value: UInt64 = 0
-        for byte in link.dropFirst(prefix.count).dropLast() {
+        for index in 8..<(link.count - 1) {
+            let byte = link[index]
             guard byte >= 48 && byte <= 57 else { return nil }
             value = value &* 10 &+ UInt64(byte - 48)
         }
         return value
     }
 
+    static func socketInode(_ link: ArraySlice<UInt8>) -> UInt64? {
+        Array(link).withUnsafeBytes { socketInode($0) }
+    }
+
     /// A NUL-terminated all-digit name as a number.
-    private static func parsePositive(_ name: UnsafeRawBufferPointer) -> UInt64? {
+    static func parseNumber(_ name: UnsafePointer<CChar>) -> UInt64? {
         var value: UInt64 = 0
-        var digits = 0
-        for byte in name {
+        var index = 0
+        while true {
+            let byte = UInt8(bitPattern: name[index])
             if byte == 0 { break }
             guard byte >= 48 && byte <= 57 else { return nil }
             value = value &* 10 &+ UInt64(byte - 48)
-            digits += 1
+            index += 1
         }
-        return digits > 0 ? value : nil
+        return index > 0 ? value : nil
     }
 }

@@ -29,13 +29,41 @@ public struct LinuxListenerSource: ListenerSource {
     }
 
     public func observe() throws -> Observation {
+        try observe(knownHolders: .none)
+    }
+
+    public func observe(knownHolders: KnownHolders) throws -> Observation {
         var errors: [String] = []
-        let pids = DescriptorWalk.allPIDs()
+        let procFD = open(procRoot, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard procFD >= 0 else {
+            throw CollectionError.enumeration("cannot open \(procRoot): \(ProcFiles.errorDescription(errno))")
+        }
+        defer { close(procFD) }
+        let pids = DescriptorWalk.allPIDs(procFD: procFD)
         let collected = try enumerateNamespaces(pids: pids, errors: &errors)
         let raw = collected.sockets
 
+        func observation(_ sockets: [ListeningSocket], names: [ProcessIdentity: String], fullWalk: Bool) -> Observation {
+            var observation = Observation(host: Self.host(), netnsInode: Self.netnsInode(), asRoot: geteuid() == 0,
+                                          source: collected.source, sockets: sockets, errors: errors, processNames: names,
+                                          fullWalk: fullWalk)
+            observation.namespaces = collected.read
+            observation.unreadNamespaces = collected.unread
+            observation.namespacesComplete = collected.complete
+            if countsConnections && enumeration != .procfs {
+                let own = sockets.filter { $0.netns == 0 || $0.netns == observation.netnsInode }
+                observation.connections = ConnectionCounter.count(listeners: own.map(\.key))
+            }
+            return observation
+        }
+
+        if !knownHolders.fullWalkDue,
+           let confirmed = HolderConfirmation.confirm(raw, known: knownHolders, procFD: procFD, threads: threads) {
+            return observation(confirmed.sockets, names: confirmed.names, fullWalk: false)
+        }
+
         let wanted = Set(raw.map(\.inode))
-        let walk = DescriptorWalk.walk(pids: pids, wanted: wanted, threads: threads)
+        let walk = DescriptorWalk.walk(procFD: procFD, pids: pids, wanted: wanted, threads: threads)
         if !walk.deniedPIDs.isEmpty {
             errors.append("descriptors of \(walk.deniedPIDs.count) process(es) not readable (permission denied): pid \(walk.deniedPIDs.sorted().prefix(10).map(String.init).joined(separator: ", "))")
         }
@@ -45,7 +73,7 @@ public struct LinuxListenerSource: ListenerSource {
         var names: [ProcessIdentity: String] = [:]
         var vanished = Set(walk.vanishedPIDs)
         for pid in Set(walk.holders.values.joined().map(\.pid)) {
-            if let stat = ProcFiles.readString("/proc/\(pid)/stat").flatMap(ProcStat.init) {
+            if let stat = ProcFiles.read("\(pid)/stat", relativeTo: procFD).flatMap({ ProcStat(bytes: $0) }) {
                 let identity = ProcessIdentity(pid: pid, startTicks: stat.startTicks)
                 identities[pid] = identity
                 names[identity] = stat.name
@@ -72,13 +100,7 @@ public struct LinuxListenerSource: ListenerSource {
                                    holders: holders, unattributedReason: reason, netns: socket.netns,
                                    acceptQueue: socket.key.proto == .tcp ? socket.receiveQueue : 0)
         }
-        var observation = Observation(host: Self.host(), netnsInode: Self.netnsInode(), asRoot: geteuid() == 0,
-                                      source: collected.source, sockets: sockets, errors: errors, processNames: names)
-        observation.namespaces = collected.read
-        observation.unreadNamespaces = collected.unread
-        observation.namespacesComplete = collected.complete
-        if countsConnections && enumeration != .procfs { observation.connections = ConnectionCounter.count(listeners: sockets.filter { $0.netns == 0 || $0.netns == observation.netnsInode }.map(\.key)) }
-        return observation
+        return observation(sockets, names: names, fullWalk: true)
     }
 
     /// The sockets of the namespace this thread is in.
