@@ -60,11 +60,17 @@ extension Store {
 struct HistoryQuery {
     let db: Database
 
-    func history(port: UInt16, proto: TransportProtocol?) throws -> PortHistory {
+    /// The intervals of one port (listener_by_port, then interval_by_listener), each with the
+    /// snapshot before its first: `+b.host_id` keeps SQLite off snapshot_by_time, whose
+    /// host_id prefix would hand it every snapshot of the host to sort, and walks the rowid
+    /// down from the interval's first snapshot instead (one step on a one-host store).
+    static func sql(proto: Bool) -> String {
         var sql = """
             SELECT i.id, i.listener_id, l.protocol, l.address, l.port, l.interface, i.socket_count,
                    n.host_id, i.first_snapshot_id, f.started_at AS first_at,
-                   la.started_at AS last_at, g.started_at AS gone_at, i.ended_snapshot_id
+                   la.started_at AS last_at, g.started_at AS gone_at, i.ended_snapshot_id,
+                   (SELECT b.started_at FROM snapshot b WHERE +b.host_id = n.host_id AND b.id < i.first_snapshot_id
+                    ORDER BY b.id DESC LIMIT 1) AS after_at
             FROM listener l
             JOIN netns n ON n.id = l.netns_id
             JOIN listener_interval i ON i.listener_id = l.id
@@ -73,13 +79,19 @@ struct HistoryQuery {
             LEFT JOIN snapshot g ON g.id = i.ended_snapshot_id
             WHERE l.port = ?
             """
+        if proto { sql += " AND l.protocol = ?" }
+        return sql + " ORDER BY f.started_at, l.protocol, l.address, i.id"
+    }
+
+    /// The newest snapshot time of one host: the top of snapshot_by_time for it.
+    static let latestSnapshotSQL = "SELECT max(started_at) FROM snapshot WHERE host_id = ?"
+    /// The newest snapshot time of the store, host by host.
+    static let anySnapshotSQL = "SELECT max((SELECT max(s.started_at) FROM snapshot s WHERE s.host_id = h.id)) FROM host h"
+
+    func history(port: UInt16, proto: TransportProtocol?) throws -> PortHistory {
         var arguments: StatementArguments = [Int(port)]
-        if let proto {
-            sql += " AND l.protocol = ?"
-            arguments += [proto.rawValue]
-        }
-        sql += " ORDER BY f.started_at, l.protocol, l.address, i.id"
-        let rows = try Row.fetchAll(db, sql: sql, arguments: arguments)
+        if let proto { arguments += [proto.rawValue] }
+        let rows = try Row.fetchAll(db, sql: Self.sql(proto: proto != nil), arguments: arguments)
 
         let latest = try latestSnapshots(hosts: Set(rows.map { $0["host_id"] as Int64 }))
         let holders = try holdings(intervals: rows.map { $0["id"] as Int64 })
@@ -97,7 +109,7 @@ struct HistoryQuery {
                 proto: TransportProtocol(rawValue: row["protocol"]) ?? .tcp,
                 address: row["address"], port: UInt16(row["port"] as Int), interface: row["interface"],
                 began: ends.contains(Pair(row["listener_id"], row["first_snapshot_id"])) ? "changed" : "appeared",
-                appearedAfter: try previousSnapshot(host: row["host_id"], before: row["first_snapshot_id"]),
+                appearedAfter: (row["after_at"] as Int64?).map(Timestamp.date(milliseconds:)),
                 firstSeen: Timestamp.date(milliseconds: row["first_at"]),
                 lastSeen: Timestamp.date(milliseconds: lastAt),
                 goneBy: (row["gone_at"] as Int64?).map(Timestamp.date(milliseconds:)),
@@ -129,35 +141,30 @@ struct HistoryQuery {
     }
 
     private func anySnapshot() throws -> Date? {
-        try Int64.fetchOne(db, sql: "SELECT max(started_at) FROM snapshot").map(Timestamp.date(milliseconds:))
+        try Int64.fetchOne(db, sql: Self.anySnapshotSQL).map(Timestamp.date(milliseconds:))
     }
 
     private func latestSnapshots(hosts: Set<Int64>) throws -> [Int64: Int64] {
         var latest: [Int64: Int64] = [:]
         for host in hosts {
-            latest[host] = try Int64.fetchOne(db, sql: """
-                SELECT started_at FROM snapshot WHERE host_id = ? ORDER BY id DESC LIMIT 1
-                """, arguments: [host])
+            latest[host] = try Int64.fetchOne(db, sql: Self.latestSnapshotSQL, arguments: [host])
         }
         return latest
     }
 
-    private func previousSnapshot(host: Int64, before snapshot: Int64) throws -> Date? {
-        try Int64.fetchOne(db.cachedStatement(sql: """
-            SELECT started_at FROM snapshot WHERE host_id = ? AND id < ? ORDER BY id DESC LIMIT 1
-            """), arguments: [host, snapshot]).map(Timestamp.date(milliseconds:))
-    }
+    /// The holders of a list of intervals (a JSON array), through holding_by_interval.
+    static let holdingsSQL = """
+        SELECT h.interval_id, h.inode, h.socket_uid, h.fd, h.unattributed_reason,
+               p.pid, p.name, p.user, p.uid, p.exe, p.cmdline, p.ppid, p.started_at
+        FROM holding h LEFT JOIN process p ON p.id = h.process_id
+        WHERE h.interval_id IN (SELECT value FROM json_each(?))
+        ORDER BY h.interval_id, p.pid, h.fd
+        """
 
     func holdings(intervals: [Int64]) throws -> [Int64: ([HolderView], [UnattributedSocket])] {
         guard !intervals.isEmpty else { return [:] }
         var result: [Int64: ([HolderView], [UnattributedSocket])] = [:]
-        let rows = try Row.fetchCursor(db, sql: """
-            SELECT h.interval_id, h.inode, h.socket_uid, h.fd, h.unattributed_reason,
-                   p.pid, p.name, p.user, p.uid, p.exe, p.cmdline, p.ppid, p.started_at
-            FROM holding h LEFT JOIN process p ON p.id = h.process_id
-            WHERE h.interval_id IN (SELECT value FROM json_each(?))
-            ORDER BY h.interval_id, p.pid, h.fd
-            """, arguments: [String(describing: intervals)])
+        let rows = try Row.fetchCursor(db, sql: Self.holdingsSQL, arguments: [String(describing: intervals)])
         while let row = try rows.next() {
             let interval: Int64 = row["interval_id"]
             let inode = UInt64(bitPattern: row["inode"] as Int64)
