@@ -93,9 +93,9 @@ struct PortsQuery {
                 JOIN snapshot f ON f.id = i.first_snapshot_id
                 LEFT JOIN snapshot la ON la.id = i.last_snapshot_id),
             held AS MATERIALIZED (
-                SELECT DISTINCT iv.listener_id, iv.id, h.process_id, iv.first_at, iv.last_at
-                FROM iv JOIN holding h ON h.interval_id = iv.id
-                WHERE h.process_id IS NOT NULL),
+                SELECT DISTINCT iv.listener_id, iv.id, hd.process_id, iv.first_at, iv.last_at
+                FROM iv JOIN holding hd ON hd.interval_id = iv.id
+                WHERE hd.process_id IS NOT NULL),
             first AS (SELECT listener_id, min(first_at) AS first_at, first_snapshot_id FROM iv GROUP BY listener_id),
             span AS (SELECT listener_id, max(last_at) AS last_at, max(open) AS listening FROM iv GROUP BY listener_id),
             holders AS (SELECT listener_id, count(DISTINCT process_id) AS holder_count FROM held GROUP BY listener_id),

@@ -37,7 +37,7 @@ public enum ServiceRegistry {
         var registration: Registration
     }
 
-    /// Parsed on first use only: most commands never look a port up.
+    /// Parsed on first use only, for looking services up by name.
     static let entries: [Entry] = EmbeddedRegistry.tsv.split(separator: "\n").compactMap { line in
         let f = line.split(separator: "\t", omittingEmptySubsequences: false)
         guard f.count == 5, let first = Int(f[0]), let last = Int(f[1]), first <= last,
@@ -45,22 +45,76 @@ public enum ServiceRegistry {
         return Entry(ports: first...last, registration: Registration(service: String(f[3]), proto: proto, description: String(f[4])))
     }
 
-    /// Indices into `entries` by port, ranges expanded (about 57,000 ports): commands that
-    /// name the service of thousands of rows would otherwise scan the registry per row.
-    static let entriesByPort: [UInt16: [Int]] = {
-        var index: [UInt16: [Int]] = [:]
-        for (i, entry) in entries.enumerated() {
-            for port in entry.ports where (0...65535).contains(port) { index[UInt16(port), default: []].append(i) }
+    /// Which lines of the registry name each port, read from the two port fields only: a
+    /// command that looks up one port (history) or a few hundred (changes, ports) must not pay
+    /// for making strings of all 14,000 lines and a 57,000-key dictionary at every start,
+    /// which cost about 50 ms, more than the query. Strings are made for matching lines only.
+    struct PortIndex {
+        let bytes: [UInt8]
+        /// Byte range of each line.
+        var lineStart: [Int32] = []
+        var lineEnd: [Int32] = []
+        /// The lines of port p are lines[offsets[p] ..< offsets[p + 1]], in registry order.
+        var offsets = [Int32](repeating: 0, count: 65537)
+        var lines: [Int32] = []
+
+        init(_ text: String) {
+            bytes = Array(text.utf8)
+            var ranges: [(first: Int, last: Int)] = []
+            var i = 0
+            while i < bytes.count {
+                let start = i
+                while i < bytes.count && bytes[i] != UInt8(ascii: "\n") { i += 1 }
+                let end = i
+                i += 1
+                var j = start
+                func number() -> Int? {
+                    var value = 0, digits = 0
+                    while j < end, bytes[j] >= 48, bytes[j] <= 57, digits < 6 {
+                        value = value * 10 + Int(bytes[j] - 48); j += 1; digits += 1
+                    }
+                    guard digits > 0, j < end, bytes[j] == UInt8(ascii: "\t") else { return nil }
+                    j += 1
+                    return value
+                }
+                guard let first = number(), let last = number(), first <= last, last <= 65535 else { continue }
+                lineStart.append(Int32(start))
+                lineEnd.append(Int32(end))
+                ranges.append((first, last))
+                for port in first...last { offsets[port + 1] += 1 }
+            }
+            for port in 0..<65536 { offsets[port + 1] += offsets[port] }
+            var next = Array(offsets.dropLast())
+            lines = [Int32](repeating: 0, count: Int(offsets[65536]))
+            for (line, range) in ranges.enumerated() {
+                for port in range.first...range.last {
+                    lines[Int(next[port])] = Int32(line)
+                    next[port] += 1
+                }
+            }
         }
-        return index
-    }()
+
+        /// The registrations of a port, in registry order; a line that is not five fields
+        /// with tcp or udp is skipped, as when the whole registry is parsed.
+        func registrations(port: UInt16) -> [Registration] {
+            (offsets[Int(port)]..<offsets[Int(port) + 1]).compactMap { index in
+                let line = Int(lines[Int(index)])
+                let f = bytes[Int(lineStart[line])..<Int(lineEnd[line])].split(separator: UInt8(ascii: "\t"),
+                                                                                 omittingEmptySubsequences: false)
+                guard f.count == 5, let proto = TransportProtocol(rawValue: String(decoding: f[2], as: UTF8.self))
+                else { return nil }
+                return Registration(service: String(decoding: f[3], as: UTF8.self), proto: proto,
+                                    description: String(decoding: f[4], as: UTF8.self))
+            }
+        }
+    }
+
+    static let portIndex = PortIndex(EmbeddedRegistry.tsv)
 
     /// Registrations of `port`, for one protocol or both. Unnamed rows ("Reserved",
     /// "Unassigned") come after named services.
     public static func lookup(port: UInt16, proto: TransportProtocol? = nil) -> [Registration] {
-        let matches = (entriesByPort[port] ?? []).map { entries[$0] }
-            .filter { proto == nil || $0.registration.proto == proto }
-            .map(\.registration)
+        let matches = portIndex.registrations(port: port).filter { proto == nil || $0.proto == proto }
         var seen = Set<Registration>()
         return matches.filter { seen.insert($0).inserted }
             .sorted { ($0.service.isEmpty ? 1 : 0, $0.proto) < ($1.service.isEmpty ? 1 : 0, $1.proto) }
