@@ -46,7 +46,9 @@ struct PortsQuery {
     /// ports asked for (listener_by_port). The scope is then checked exactly on the whole
     /// history of each candidate. "Seen since" takes the listeners still open or whose
     /// interval ended (first snapshot without it) from `since` on: the snapshot before an end
-    /// is never later than the end on a host whose clock goes forward.
+    /// is never later than the end on a host whose clock goes forward. CROSS JOIN fixes the
+    /// order (host, then its snapshots from `since`, then their intervals; candidates before
+    /// listener), which SQLite without statistics would otherwise turn into table scans.
     static func candidatesSQL(_ scope: PortsFilter.Scope) -> String {
         switch scope {
         case .listeningNow:
@@ -56,12 +58,12 @@ struct PortsQuery {
                 SELECT listener_id AS id FROM listener_interval WHERE last_snapshot_id IS NULL
                 UNION
                 SELECT i.listener_id FROM host h CROSS JOIN snapshot s ON s.host_id = h.id AND s.started_at >= :since
-                JOIN listener_interval i ON i.ended_snapshot_id = s.id
+                CROSS JOIN listener_interval i ON i.ended_snapshot_id = s.id
                 """
         case .newSince:
             return """
                 SELECT i.listener_id AS id FROM host h CROSS JOIN snapshot s ON s.host_id = h.id AND s.started_at >= :since
-                JOIN listener_interval i ON i.first_snapshot_id = s.id
+                CROSS JOIN listener_interval i ON i.first_snapshot_id = s.id
                 """
         case .all:
             return "SELECT id FROM listener"
@@ -82,14 +84,14 @@ struct PortsQuery {
                 FROM host h),
             chosen AS (
                 SELECT DISTINCT l.id, n.host_id FROM (\(candidatesSQL(scope))) c
-                JOIN listener l ON l.id = c.id JOIN netns n ON n.id = l.netns_id
+                CROSS JOIN listener l ON l.id = c.id JOIN netns n ON n.id = l.netns_id
                 \(portCondition)),
             iv AS MATERIALIZED (
                 SELECT i.id, c.id AS listener_id, i.first_snapshot_id, f.started_at AS first_at,
                        coalesce(la.started_at, t.at, f.started_at) AS last_at, i.last_snapshot_id IS NULL AS open
                 FROM chosen c
+                CROSS JOIN listener_interval i ON i.listener_id = c.id
                 JOIN latest t ON t.host_id = c.host_id
-                JOIN listener_interval i ON i.listener_id = c.id
                 JOIN snapshot f ON f.id = i.first_snapshot_id
                 LEFT JOIN snapshot la ON la.id = i.last_snapshot_id),
             held AS MATERIALIZED (
