@@ -119,27 +119,6 @@ extension LiveSystemTests {
         #expect(try rows("changes", "--netns", "host").map(holders) == hostEvents.map(holders))
         #expect(try rows("changes", "--netns", namespace.name).map(holders) == insideEvents.map(holders))
         #expect(try rows("changes", "--netns", String(namespace.inode)).count == 2)
-        // Whatever order the view gives the alike rows in, each gets its own listener's namespace.
-        try DatabaseQueue(path: db).read { db in
-            let viewRows = try Row.fetchAll(db, sql: """
-                SELECT event, snapshot_id, protocol, address, port, interface, holders_before, holders_after
-                FROM port_events WHERE port = ?
-                """, arguments: [port])
-            let events = viewRows.map { row in
-                EventListeners.Event(snapshot: row["snapshot_id"],
-                                     key: ListenerKey(proto: TransportProtocol(rawValue: row["protocol"])!, address: row["address"],
-                                                      port: UInt16(row["port"] as Int), interface: row["interface"]),
-                                     event: row["event"], holdersBefore: row["holders_before"], holdersAfter: row["holders_after"])
-            }
-            try #require(events.count == 4)
-            for order in [events, events.reversed()] {
-                let resolved = try EventListeners(db: db).resolve(order)
-                for (event, answer) in zip(order, resolved) {
-                    let holder = event.holdersAfter ?? event.holdersBefore ?? ""
-                    #expect(answer.namespace?.isHost == holder.hasSuffix("[\(hostPID)]"), "\(event) → \(String(describing: answer.namespace))")
-                }
-            }
-        }
         let changesTable = try portaudit("changes", "--db", db, "--port", "\(port)", "--wide")
         #expect(changesTable.stdout.split(separator: "\n").filter { $0.contains("in netns \(namespace.name)") }.count == 2,
                 "\(changesTable.stdout)")

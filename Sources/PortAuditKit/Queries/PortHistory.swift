@@ -76,14 +76,21 @@ extension Store {
 struct HistoryQuery {
     let db: Database
 
-    /// The host's namespace of a host: the one its latest snapshot ran in.
-    static let hostNetns = "(SELECT s.netns_id FROM snapshot s WHERE s.host_id = n.host_id ORDER BY s.id DESC LIMIT 1)"
+    /// The namespace the host's snapshots ran in: its newest snapshot's, the last entry of
+    /// snapshot_by_time for the host (one index probe, however long the history).
+    static let hostNetns = "(SELECT s.netns_id FROM snapshot s WHERE s.host_id = n.host_id ORDER BY s.started_at DESC LIMIT 1)"
 
-    func history(port: UInt16, proto: TransportProtocol?, netns: NamespaceSelection = .all) throws -> PortHistory {
+    /// The intervals of one port (listener_by_port, then interval_by_listener), each with the
+    /// snapshot before its first: `+b.host_id` keeps SQLite off snapshot_by_time, whose
+    /// host_id prefix would hand it every snapshot of the host to sort, and walks the rowid
+    /// down from the interval's first snapshot instead (one step on a one-host store).
+    static func sql(proto: Bool, netns: NamespaceSelection) -> String {
         var sql = """
             SELECT i.id, i.listener_id, l.protocol, l.address, l.port, l.interface, i.socket_count,
                    n.host_id, i.first_snapshot_id, f.started_at AS first_at,
                    la.started_at AS last_at, g.started_at AS gone_at, i.ended_snapshot_id,
+                   (SELECT b.started_at FROM snapshot b WHERE +b.host_id = n.host_id AND b.id < i.first_snapshot_id
+                    ORDER BY b.id DESC LIMIT 1) AS after_at,
                    n.inode AS netns_inode, n.name AS netns_name, n.id = \(Self.hostNetns) AS netns_is_host
             FROM listener l
             JOIN netns n ON n.id = l.netns_id
@@ -93,22 +100,28 @@ struct HistoryQuery {
             LEFT JOIN snapshot g ON g.id = i.ended_snapshot_id
             WHERE l.port = ?
             """
-        var arguments: StatementArguments = [Int(port)]
-        if let proto {
-            sql += " AND l.protocol = ?"
-            arguments += [proto.rawValue]
-        }
+        if proto { sql += " AND l.protocol = ?" }
         switch netns {
         case .all: break
         case .host: sql += " AND n.id = \(Self.hostNetns)"
-        case .id(let text):
-            try NamespaceFilter.requireKnown(netns, in: db)
-            let inode = UInt64(text).map { Int64(bitPattern: $0) }
-            sql += " AND (n.inode IS ? OR n.name = ?)"
-            arguments += [inode, text]
+        case .id: sql += " AND (n.inode IS ? OR n.name = ?)"
         }
-        sql += " ORDER BY f.started_at, l.protocol, l.address, n.inode, i.id"
-        let rows = try Row.fetchAll(db, sql: sql, arguments: arguments)
+        return sql + " ORDER BY f.started_at, l.protocol, l.address, n.inode, i.id"
+    }
+
+    /// The newest snapshot time of one host: the top of snapshot_by_time for it.
+    static let latestSnapshotSQL = "SELECT max(started_at) FROM snapshot WHERE host_id = ?"
+    /// The newest snapshot time of the store, host by host.
+    static let anySnapshotSQL = "SELECT max((SELECT max(s.started_at) FROM snapshot s WHERE s.host_id = h.id)) FROM host h"
+
+    func history(port: UInt16, proto: TransportProtocol?, netns: NamespaceSelection = .all) throws -> PortHistory {
+        var arguments: StatementArguments = [Int(port)]
+        if let proto { arguments += [proto.rawValue] }
+        if case .id(let text) = netns {
+            try NamespaceFilter.requireKnown(netns, in: db)
+            arguments += [UInt64(text).map { Int64(bitPattern: $0) }, text]
+        }
+        let rows = try Row.fetchAll(db, sql: Self.sql(proto: proto != nil, netns: netns), arguments: arguments)
 
         let latest = try latestSnapshots(hosts: Set(rows.map { $0["host_id"] as Int64 }))
         let holders = try holdings(intervals: rows.map { $0["id"] as Int64 })
@@ -129,7 +142,7 @@ struct HistoryQuery {
                 proto: TransportProtocol(rawValue: row["protocol"]) ?? .tcp,
                 address: row["address"], port: UInt16(row["port"] as Int), interface: row["interface"],
                 began: ends.contains(Pair(row["listener_id"], row["first_snapshot_id"])) ? "changed" : "appeared",
-                appearedAfter: try previousSnapshot(host: row["host_id"], before: row["first_snapshot_id"]),
+                appearedAfter: (row["after_at"] as Int64?).map(Timestamp.date(milliseconds:)),
                 firstSeen: Timestamp.date(milliseconds: row["first_at"]),
                 lastSeen: Timestamp.date(milliseconds: lastAt),
                 goneBy: (row["gone_at"] as Int64?).map(Timestamp.date(milliseconds:)),
@@ -166,39 +179,31 @@ struct HistoryQuery {
     }
 
     private func anySnapshot() throws -> Date? {
-        try Int64.fetchOne(db, sql: "SELECT max(started_at) FROM snapshot").map(Timestamp.date(milliseconds:))
+        try Int64.fetchOne(db, sql: Self.anySnapshotSQL).map(Timestamp.date(milliseconds:))
     }
 
-    // `+host_id` in the next two: the newest snapshots come first in rowid order, so walking the
-    // primary key backwards stops at once; the time index would be read over the host's whole
-    // history (a year of one-minute snapshots took seconds per interval).
     private func latestSnapshots(hosts: Set<Int64>) throws -> [Int64: Int64] {
         var latest: [Int64: Int64] = [:]
         for host in hosts {
-            latest[host] = try Int64.fetchOne(db, sql: """
-                SELECT started_at FROM snapshot WHERE +host_id = ? ORDER BY id DESC LIMIT 1
-                """, arguments: [host])
+            latest[host] = try Int64.fetchOne(db, sql: Self.latestSnapshotSQL, arguments: [host])
         }
         return latest
     }
 
-    private func previousSnapshot(host: Int64, before snapshot: Int64) throws -> Date? {
-        try Int64.fetchOne(db.cachedStatement(sql: """
-            SELECT started_at FROM snapshot WHERE +host_id = ? AND id < ? ORDER BY id DESC LIMIT 1
-            """), arguments: [host, snapshot]).map(Timestamp.date(milliseconds:))
-    }
+    /// The holders of a list of intervals (a JSON array), through holding_by_interval.
+    static let holdingsSQL = """
+        SELECT h.interval_id, h.inode, h.socket_uid, h.fd, h.unattributed_reason,
+               p.pid, p.name, p.user, p.uid, p.exe, p.cmdline, p.ppid, p.started_at,
+               p.container_runtime, p.container_id
+        FROM holding h LEFT JOIN process p ON p.id = h.process_id
+        WHERE h.interval_id IN (SELECT value FROM json_each(?))
+        ORDER BY h.interval_id, p.pid, h.fd
+        """
 
     func holdings(intervals: [Int64]) throws -> [Int64: ([HolderView], [UnattributedSocket])] {
         guard !intervals.isEmpty else { return [:] }
         var result: [Int64: ([HolderView], [UnattributedSocket])] = [:]
-        let rows = try Row.fetchCursor(db, sql: """
-            SELECT h.interval_id, h.inode, h.socket_uid, h.fd, h.unattributed_reason,
-                   p.pid, p.name, p.user, p.uid, p.exe, p.cmdline, p.ppid, p.started_at,
-                   p.container_runtime, p.container_id
-            FROM holding h LEFT JOIN process p ON p.id = h.process_id
-            WHERE h.interval_id IN (SELECT value FROM json_each(?))
-            ORDER BY h.interval_id, p.pid, h.fd
-            """, arguments: [String(describing: intervals)])
+        let rows = try Row.fetchCursor(db, sql: Self.holdingsSQL, arguments: [String(describing: intervals)])
         while let row = try rows.next() {
             let interval: Int64 = row["interval_id"]
             let inode = UInt64(bitPattern: row["inode"] as Int64)

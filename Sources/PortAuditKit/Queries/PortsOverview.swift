@@ -44,105 +44,144 @@ struct PortsQuery {
                          "worth_a_look", "look_reason", FieldName.hostname]
         + RowNamespace.fieldNames + [FieldName.acrossGap]
 
-    private struct Listener {
-        var hostID: Int64
-        var hostname: String
-        var key: ListenerKey
-        var namespace: RowNamespace
-        /// Some interval of it spans a gap in the snapshots: it was not seen listening then.
-        var acrossGap = false
-        var firstSnapshot: Int64 = .max
-        var firstAt: Int64 = .max
-        var lastAt: Int64 = .min
-        var listening = false
-        var processes = Set<Int64>()
-        /// Milliseconds each process name held it (an interval seen once counts 1).
-        var heldFor: [String: Int64] = [:]
-        var latestHolderAt: [String: Int64] = [:]
+    /// The listeners a scope can hold, found through an index: open intervals (interval_open),
+    /// intervals that began or ended at a snapshot from `since` on (migration 0006), or the
+    /// ports asked for (listener_by_port). The scope is then checked exactly on the whole
+    /// history of each candidate. "Seen since" takes the listeners still open or whose
+    /// interval ended (first snapshot without it) from `since` on: the snapshot before an end
+    /// is never later than the end on a host whose clock goes forward. CROSS JOIN fixes the
+    /// order (host, then its snapshots from `since`, then their intervals; candidates before
+    /// listener), which SQLite without statistics would otherwise turn into table scans.
+    static func candidatesSQL(_ scope: PortsFilter.Scope) -> String {
+        switch scope {
+        case .listeningNow:
+            return "SELECT listener_id AS id FROM listener_interval WHERE last_snapshot_id IS NULL"
+        case .seenSince:
+            return """
+                SELECT listener_id AS id FROM listener_interval WHERE last_snapshot_id IS NULL
+                UNION
+                SELECT i.listener_id FROM host h CROSS JOIN snapshot s ON s.host_id = h.id AND s.started_at >= :since
+                CROSS JOIN listener_interval i ON i.ended_snapshot_id = s.id
+                """
+        case .newSince:
+            return """
+                SELECT i.listener_id AS id FROM host h CROSS JOIN snapshot s ON s.host_id = h.id AND s.started_at >= :since
+                CROSS JOIN listener_interval i ON i.first_snapshot_id = s.id
+                """
+        case .all:
+            return "SELECT id FROM listener"
+        }
     }
 
+    /// One row per candidate listener and holder name (one with a NULL name for a listener
+    /// nobody readable held), everything summed in SQLite so that only those rows reach Swift:
+    /// first and last seen over all its intervals, the snapshot before the first, how many
+    /// processes held it, and for each name how long it held it (an interval seen once counts
+    /// 1 ms, and each process of the name counts) and when last.
+    static func sql(scope: PortsFilter.Scope, ports: Bool, proto: Bool) -> String {
+        var portCondition = ""
+        if ports { portCondition = "WHERE l.port BETWEEN :firstPort AND :lastPort" + (proto ? " AND l.protocol = :proto" : "") }
+        return """
+            WITH latest AS (
+                SELECT h.id AS host_id, h.hostname, (SELECT max(s.started_at) FROM snapshot s WHERE s.host_id = h.id) AS at
+                FROM host h),
+            chosen AS (
+                SELECT DISTINCT l.id, n.host_id FROM (\(candidatesSQL(scope))) c
+                CROSS JOIN listener l ON l.id = c.id JOIN netns n ON n.id = l.netns_id
+                \(portCondition)),
+            iv AS MATERIALIZED (
+                SELECT i.id, c.id AS listener_id, i.first_snapshot_id, f.started_at AS first_at,
+                       coalesce(la.started_at, t.at, f.started_at) AS last_at, i.last_snapshot_id IS NULL AS open
+                FROM chosen c
+                CROSS JOIN listener_interval i ON i.listener_id = c.id
+                JOIN latest t ON t.host_id = c.host_id
+                JOIN snapshot f ON f.id = i.first_snapshot_id
+                LEFT JOIN snapshot la ON la.id = i.last_snapshot_id),
+            held AS MATERIALIZED (
+                SELECT DISTINCT iv.listener_id, iv.id, hd.process_id, iv.first_at, iv.last_at
+                FROM iv JOIN holding hd ON hd.interval_id = iv.id
+                WHERE hd.process_id IS NOT NULL),
+            first AS (SELECT listener_id, min(first_at) AS first_at, first_snapshot_id FROM iv GROUP BY listener_id),
+            span AS (SELECT listener_id, max(last_at) AS last_at, max(open) AS listening FROM iv GROUP BY listener_id),
+            holders AS (SELECT listener_id, count(DISTINCT process_id) AS holder_count FROM held GROUP BY listener_id),
+            names AS (
+                SELECT held.listener_id, p.name, sum(max(1, held.last_at - held.first_at)) AS held_for,
+                       max(held.last_at) AS latest_at
+                FROM held JOIN process p ON p.id = held.process_id
+                GROUP BY held.listener_id, p.name)
+            SELECT l.id AS listener_id, t.host_id, t.hostname, l.protocol, l.address, l.port, l.interface,
+                   first.first_at, span.last_at, span.listening, coalesce(holders.holder_count, 0) AS holder_count,
+                   names.name, names.held_for, names.latest_at,
+                   (SELECT b.started_at FROM snapshot b WHERE +b.host_id = t.host_id AND b.id < first.first_snapshot_id
+                    ORDER BY b.id DESC LIMIT 1) AS appeared_after,
+                   n.inode AS netns_inode, n.name AS netns_name, n.id = \(HistoryQuery.hostNetns) AS netns_is_host
+            FROM first
+            JOIN span ON span.listener_id = first.listener_id
+            JOIN listener l ON l.id = first.listener_id
+            JOIN netns n ON n.id = l.netns_id
+            JOIN latest t ON t.host_id = n.host_id
+            LEFT JOIN holders ON holders.listener_id = first.listener_id
+            LEFT JOIN names ON names.listener_id = first.listener_id
+            """
+    }
+
+    private struct Listener {
+        var hostID: Int64
+        var namespace: RowNamespace
+        var hostname: String
+        var key: ListenerKey
+        var firstAt: Int64
+        var appearedAfter: Int64?
+        var lastAt: Int64
+        var listening: Bool
+        var holderCount: Int
+        /// (name, milliseconds held, last held at) of each holder name.
+        var names: [(name: String, heldFor: Int64, latestAt: Int64)] = []
+    }
+
+    /// `--netns` is applied to the rows; `across_gap` marks a listener whose first and last
+    /// seen enclose a gap in the snapshots: whether it listened then is unknown.
     func run(_ filter: PortsFilter) throws -> RecordTable {
         let namespaceFilter = try NamespaceFilter(filter.netns, db: db)
-        var coverage: [Int64: HostCoverage] = [:]
-        var latest: [Int64: Int64] = [:]
-        for row in try Row.fetchAll(db, sql: """
-            SELECT host_id, started_at FROM snapshot s
-            WHERE id = (SELECT max(id) FROM snapshot t WHERE t.host_id = s.host_id)
-            """) {
-            latest[row["host_id"]] = row["started_at"]
+        var arguments: [String: (any DatabaseValueConvertible)?] = [:]
+        switch filter.scope {
+        case .seenSince(let since), .newSince(let since): arguments["since"] = Timestamp.milliseconds(since)
+        case .listeningNow, .all: break
         }
-
-        var names: [Int64: [(process: Int64, name: String)]] = [:]
-        for row in try Row.fetchAll(db, sql: """
-            SELECT DISTINCT h.interval_id, p.id, p.name FROM holding h JOIN process p ON p.id = h.process_id
-            """) {
-            names[row[0], default: []].append((row[1], row[2]))
-        }
-
-        var listeners: [Int64: Listener] = [:]
-        var portCondition = ""
-        var arguments: StatementArguments = []
         if let ports = filter.ports {
-            portCondition = "WHERE l.port BETWEEN ? AND ?"
-            arguments += [Int(ports.port), Int(ports.lastPort)]
-            if let proto = ports.proto {
-                portCondition += " AND l.protocol = ?"
-                arguments += [proto.rawValue]
-            }
+            arguments["firstPort"] = Int(ports.port)
+            arguments["lastPort"] = Int(ports.lastPort)
+            if let proto = ports.proto { arguments["proto"] = proto.rawValue }
         }
-        for row in try Row.fetchAll(db, sql: """
-            SELECT l.id AS listener_id, n.host_id, h.hostname, l.protocol, l.address, l.port, l.interface,
-                   i.id AS interval_id, i.first_snapshot_id, f.started_at AS first_at, la.started_at AS last_at,
-                   n.inode AS netns_inode, n.name AS netns_name, n.id = \(HistoryQuery.hostNetns) AS netns_is_host
-            FROM listener l
-            JOIN netns n ON n.id = l.netns_id
-            JOIN host h ON h.id = n.host_id
-            JOIN listener_interval i ON i.listener_id = l.id
-            JOIN snapshot f ON f.id = i.first_snapshot_id
-            LEFT JOIN snapshot la ON la.id = i.last_snapshot_id
-            \(portCondition)
-            """, arguments: arguments) {
+        let sql = Self.sql(scope: filter.scope, ports: filter.ports != nil, proto: filter.ports?.proto != nil)
+        var listeners: [Int64: Listener] = [:]
+        let rows = try Row.fetchCursor(db, sql: sql, arguments: StatementArguments(arguments))
+        while let row = try rows.next() {
             let id: Int64 = row["listener_id"]
-            let hostID: Int64 = row["host_id"]
-            let key = ListenerKey(proto: TransportProtocol(rawValue: row["protocol"]) ?? .tcp, address: row["address"],
-                                  port: UInt16(row["port"] as Int), interface: row["interface"])
-            let namespace = RowNamespace(inode: UInt64(bitPattern: row["netns_inode"] as Int64), name: row["netns_name"],
-                                         isHost: row["netns_is_host"] ?? false)
-            if !namespaceFilter.admits(namespace) { continue }
-            var listener = listeners[id] ?? Listener(hostID: hostID, hostname: row["hostname"], key: key, namespace: namespace)
-            let firstAt: Int64 = row["first_at"]
-            let open = (row["last_at"] as Int64?) == nil
-            let lastAt: Int64 = row["last_at"] ?? latest[hostID] ?? firstAt
-            if coverage[hostID] == nil { coverage[hostID] = try CoverageQuery(db: db).host(hostID) }
-            if let gaps = coverage[hostID]?.gaps(within: Timestamp.date(milliseconds: firstAt), Timestamp.date(milliseconds: lastAt)),
-               !gaps.isEmpty {
-                listener.acrossGap = true
+            if listeners[id] == nil {
+                let namespace = RowNamespace(inode: UInt64(bitPattern: row["netns_inode"] as Int64), name: row["netns_name"],
+                                             isHost: row["netns_is_host"] ?? false)
+                if !namespaceFilter.admits(namespace) { continue }
+                let key = ListenerKey(proto: TransportProtocol(rawValue: row["protocol"]) ?? .tcp, address: row["address"],
+                                      port: UInt16(row["port"] as Int), interface: row["interface"])
+                listeners[id] = Listener(hostID: row["host_id"], namespace: namespace, hostname: row["hostname"], key: key, firstAt: row["first_at"],
+                                         appearedAfter: row["appeared_after"], lastAt: row["last_at"],
+                                         listening: row["listening"], holderCount: row["holder_count"])
             }
-            if firstAt < listener.firstAt {
-                listener.firstAt = firstAt
-                listener.firstSnapshot = row["first_snapshot_id"]
+            if let name: String = row["name"], listeners[id] != nil {
+                listeners[id]!.names.append((name, row["held_for"], row["latest_at"]))
             }
-            listener.lastAt = max(listener.lastAt, lastAt)
-            listener.listening = listener.listening || open
-            for holder in names[row["interval_id"]] ?? [] {
-                listener.processes.insert(holder.process)
-                listener.heldFor[holder.name, default: 0] += max(1, lastAt - firstAt)
-                listener.latestHolderAt[holder.name] = max(listener.latestHolderAt[holder.name] ?? .min, lastAt)
-            }
-            listeners[id] = listener
         }
 
-        let previous = try db.cachedStatement(sql: """
-            SELECT started_at FROM snapshot WHERE host_id = ? AND id < ? ORDER BY id DESC LIMIT 1
-            """)
         var table = RecordTable(fields: Self.fields)
         let sorted = listeners.values.sorted {
             // The host's own listener first, then other namespaces by inode.
             ($0.key, $0.hostname, $0.namespace.isHost ? 0 : 1, $0.namespace.inode)
                 < ($1.key, $1.hostname, $1.namespace.isHost ? 0 : 1, $1.namespace.inode)
         }
+        var coverage: [Int64: HostCoverage] = [:]
         for listener in sorted {
-            let appearedAfter = try Int64.fetchOne(previous, arguments: [listener.hostID, listener.firstSnapshot])
+            let appearedAfter = listener.appearedAfter
             switch filter.scope {
             case .listeningNow: if !listener.listening { continue }
             case .seenSince(let since): if listener.lastAt < Timestamp.milliseconds(since) { continue }
@@ -157,20 +196,22 @@ struct PortsQuery {
             if service == nil { reasons.append("unregistered") }
             if range == .dynamic { reasons.append("dynamic range") }
             if filter.worthALookOnly && reasons.isEmpty { continue }
-            let main = listener.heldFor.max { a, b in
-                (a.value, listener.latestHolderAt[a.key] ?? 0, b.key) < (b.value, listener.latestHolderAt[b.key] ?? 0, a.key)
-            }?.key
+            // The name that held it longest; then the one that held it last; then by name.
+            if coverage[listener.hostID] == nil { coverage[listener.hostID] = try CoverageQuery(db: db).host(listener.hostID) }
+            let acrossGap = !(coverage[listener.hostID]?.gaps(within: Timestamp.date(milliseconds: listener.firstAt),
+                                                              Timestamp.date(milliseconds: listener.lastAt)).isEmpty ?? true)
+            let main = listener.names.max { a, b in (a.heldFor, a.latestAt, b.name) < (b.heldFor, b.latestAt, a.name) }?.name
             table.append([
                 .text(key.proto.rawValue), .text(key.address), .integer(key.port), .text(key.interface),
                 .time(Timestamp.date(milliseconds: listener.firstAt)),
                 .optional(appearedAfter.map(Timestamp.date(milliseconds:))),
                 .time(Timestamp.date(milliseconds: listener.lastAt)),
                 .bool(listener.listening),
-                .optional(main), .integer(listener.processes.count),
+                .optional(main), .integer(listener.holderCount),
                 .optional(service), .text(range.rawValue),
                 .bool(!reasons.isEmpty), reasons.isEmpty ? .null : .text(reasons.joined(separator: ", ")),
                 .text(listener.hostname),
-            ] + listener.namespace.fields + [.bool(listener.acrossGap)])
+            ] + listener.namespace.fields + [.bool(acrossGap)])
         }
         return table
     }

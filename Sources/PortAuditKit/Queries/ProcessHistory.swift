@@ -49,21 +49,23 @@ struct ProcessHistoryQuery {
         var listening: Bool
     }
 
-    func run(_ selector: ProcessSelector) throws -> RecordTable {
-        let condition: String
-        let arguments: StatementArguments
+    /// The processes a selector means, each test on an index: process_by_pid, process_by_exe,
+    /// or process_by_name OR process_by_exe_name (migration 0006, whose expression this must
+    /// spell exactly; the instr keeps a path without '/' from counting as a file name).
+    static func condition(_ selector: ProcessSelector) -> (sql: String, arguments: StatementArguments) {
         switch selector {
         case .pid(let pid):
-            condition = "p.pid = ?"
-            arguments = [pid]
+            return ("p.pid = ?", [pid])
         case .name(let name) where name.hasPrefix("/"):
-            condition = "p.exe = ?"
-            arguments = [name]
+            return ("p.exe = ?", [name])
         case .name(let name):
-            condition = "(p.name = ? OR substr(p.exe, -length(?) - 1) = '/' || ?)"
-            arguments = [name, name, name]
+            return ("(p.name = ? OR (replace(p.exe, rtrim(p.exe, replace(p.exe, '/', '')), '') = ? AND instr(p.exe, '/') > 0))",
+                    [name, name])
         }
-        let rows = try Row.fetchAll(db, sql: """
+    }
+
+    static func sql(condition: String) -> String {
+        """
             SELECT DISTINCT p.id AS process_id, p.pid, p.name, p.user, p.cmdline, p.started_at AS process_started,
                    l.id AS listener_id, l.protocol, l.address, l.port, l.interface, h.hostname, n.host_id,
                    i.first_snapshot_id, i.ended_snapshot_id, f.started_at AS first_at, la.started_at AS last_at,
@@ -79,7 +81,12 @@ struct ProcessHistoryQuery {
             LEFT JOIN snapshot g ON g.id = i.ended_snapshot_id
             WHERE \(condition)
             ORDER BY p.id, l.id, i.first_snapshot_id
-            """, arguments: arguments)
+            """
+    }
+
+    func run(_ selector: ProcessSelector) throws -> RecordTable {
+        let (condition, arguments) = Self.condition(selector)
+        let rows = try Row.fetchAll(db, sql: Self.sql(condition: condition), arguments: arguments)
         var latest: [Int64: Int64] = [:]
         // One stretch per process and listener while it held it without a gap: intervals
         // that only differ by other holders follow each other.
@@ -87,8 +94,7 @@ struct ProcessHistoryQuery {
         for row in rows {
             let hostID: Int64 = row["host_id"]
             if latest[hostID] == nil {
-                latest[hostID] = try Int64.fetchOne(db, sql: "SELECT started_at FROM snapshot WHERE host_id = ? ORDER BY id DESC LIMIT 1",
-                                                    arguments: [hostID])
+                latest[hostID] = try Int64.fetchOne(db, sql: HistoryQuery.latestSnapshotSQL, arguments: [hostID])
             }
             let firstAt: Int64 = row["first_at"]
             let open = (row["last_at"] as Int64?) == nil

@@ -1,0 +1,36 @@
+import GRDB
+import Testing
+@testable import PortAuditKit
+
+/// The queries a snapshot runs before collecting must not grow with the store's history:
+/// each reads through an index, or walks the rowid backwards from the newest snapshot.
+@Suite struct HolderCachePlanTests {
+    private func plan(_ sql: String) throws -> [String] {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        _ = try Store(path: directory.file("store.db"), access: .readWrite)
+        return try DatabaseQueue(path: directory.file("store.db")).read { db in
+            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql).map { $0["detail"] as String }
+        }
+    }
+
+    @Test func knownHoldingsAreReadThroughIndexes() throws {
+        let steps = try plan(HolderCache.knownHoldingsSQL.replacingOccurrences(of: "?", with: "1"))
+        #expect(steps.count == 5)
+        for step in steps {
+            #expect(step.hasPrefix("SEARCH"), "\(step)")
+        }
+        #expect(steps.contains { $0.contains("interval_open") })
+        #expect(steps.contains { $0.contains("holding_by_interval") })
+    }
+
+    @Test func policyQueriesWalkRecentSnapshotsOnly() throws {
+        let latest = try plan(HolderCache.latestSnapshotSQL)
+        #expect(latest == ["SCAN snapshot"])
+        let lastFull = try plan(HolderCache.lastFullWalkSQL.replacingOccurrences(of: "?", with: "1"))
+        // The rowid order serves ORDER BY id DESC LIMIT 1: no sort, no time index.
+        #expect(lastFull == ["SCAN snapshot"])
+        let since = try plan(HolderCache.snapshotsSinceSQL.replacingOccurrences(of: "?", with: "1"))
+        #expect(since.count == 1 && since[0].contains("INTEGER PRIMARY KEY (rowid>?)"), "\(since)")
+    }
+}
