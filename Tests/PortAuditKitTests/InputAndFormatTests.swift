@@ -109,15 +109,7 @@ import Testing
         (["ports", "--all", "--new"], "--all"),
     ])
     func badInputIsOneClearLine(arguments: [String], mention: String) throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let result = try run(portauditBinary, arguments + ["--db", directory.file("s.db")])
-        #expect(result.status != 0)
-        #expect(result.stdout.isEmpty)
-        #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
-        #expect(result.stderr.hasPrefix("portaudit: "))
-        #expect(result.stderr.contains(mention), "\(result.stderr)")
-        #expect(!FileManager.default.fileExists(atPath: directory.file("s.db")))
+        try expectOneLineError(arguments, mentioning: mention)
     }
 
     @Test func colourOnlyOnATerminalAndNeverWithNoColor() throws {

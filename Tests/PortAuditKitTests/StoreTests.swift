@@ -188,16 +188,7 @@ import Testing
         (["snapshot", "--lock-timeout", "-1"], "lock-timeout"),
     ])
     func badInputIsOneClearLine(arguments: [String], mention: String) throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let result = try run(portauditBinary, arguments + ["--db", directory.file("s.db")])
-        #expect(result.status != 0)
-        #expect(result.stdout.isEmpty)
-        let lines = result.stderr.split(separator: "\n")
-        #expect(lines.count == 1, "\(result.stderr)")
-        #expect(result.stderr.hasPrefix("portaudit: "))
-        #expect(result.stderr.contains(mention), "\(result.stderr)")
-        #expect(!FileManager.default.fileExists(atPath: directory.file("s.db")))
+        try expectOneLineError(arguments, mentioning: mention)
     }
 }
 

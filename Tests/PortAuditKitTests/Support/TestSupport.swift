@@ -58,6 +58,20 @@ func portaudit(_ arguments: [String], environment: [String: String]? = nil) thro
     try run(portauditBinary, arguments, environment: environment)
 }
 
+/// Bad input: a non-zero exit, nothing on stdout, one `portaudit:` line on stderr that
+/// names the problem, and no store created.
+func expectOneLineError(_ arguments: [String], mentioning mention: String) throws {
+    let directory = try TemporaryDirectory()
+    defer { directory.remove() }
+    let result = try run(portauditBinary, arguments + ["--db", directory.file("s.db")])
+    #expect(result.status != 0)
+    #expect(result.stdout.isEmpty)
+    #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
+    #expect(result.stderr.hasPrefix("portaudit: "))
+    #expect(result.stderr.contains(mention), "\(result.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: directory.file("s.db")))
+}
+
 /// A fresh directory, removed by the caller with `remove()`.
 struct TemporaryDirectory {
     let url: URL
