@@ -151,6 +151,7 @@ private struct SnapshotWriter<Source: ListenerSource> {
         }
         let closed = open.count
         toClose += open.values.map(\.interval)
+        let unattributed = observation.sockets.filter { $0.holders.isEmpty }.count
 
         try db.execute(sql: """
             INSERT INTO snapshot (host_id, netns_id, started_at, duration_ms, as_root, source,
@@ -159,7 +160,7 @@ private struct SnapshotWriter<Source: ListenerSource> {
             """, arguments: [
                 hostID, netnsID, Timestamp.milliseconds(started), observation.asRoot, observation.source,
                 current.count, observation.sockets.count,
-                observation.sockets.filter { $0.holders.isEmpty }.count,
+                unattributed,
                 opened, closed, changed,
                 observation.errors.isEmpty ? nil : observation.errors.joined(separator: "\n"),
                 observation.fullWalk,
@@ -184,7 +185,7 @@ private struct SnapshotWriter<Source: ListenerSource> {
         return SnapshotSummary(
             id: snapshotID, startedAt: started, durationMs: durationMs, listeners: current.count,
             sockets: observation.sockets.count,
-            unattributed: observation.sockets.filter { $0.holders.isEmpty }.count,
+            unattributed: unattributed,
             opened: opened, closed: closed, changed: changed, errors: observation.errors,
             source: observation.source, namespaces: observation.namespacesRead.count, fullWalk: observation.fullWalk)
     }
