@@ -11,6 +11,40 @@ extension LiveSystemTests {
         _ = try Store(path: db, access: .readWrite).snapshot(from: LinuxListenerSource(), clock: { date })
     }
 
+    /// A snapshot that saw a change leaves it on disk (WAL checkpointed and cut to nothing); an
+    /// unchanged one leaves its few pages in the WAL for the next run, which never grows past
+    /// the checkpoint size.
+    @Test func changesAreCheckpointedAndTheWALStaysShort() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let db = directory.file("store.db")
+        func walBytes() throws -> Int { (try FileManager.default.attributesOfItem(atPath: db + "-wal")[.size] as? Int) ?? -1 }
+        func snapshot() throws -> (changed: Bool, wal: Int) {
+            let result = try portaudit("snapshot", "--db", db)
+            try #require(result.status == 0, "\(result.stderr)")
+            return (!result.stdout.contains(" 0 opened, 0 closed") || result.stdout.contains("changed holders"), try walBytes())
+        }
+        _ = try snapshot()
+        let listener = try Listeners("tcp4")
+        defer { listener.stop() }
+        let opened = try snapshot()
+        #expect(opened.changed)
+        #expect(opened.wal == 0, "a snapshot that saw a listener open left \(opened.wal) bytes of WAL")
+        var unchangedSeen = 0, leftInWAL = 0
+        for _ in 0..<(Store.walCheckpointPages / 2 + 10) {
+            let next = try snapshot()
+            if next.changed {
+                #expect(next.wal == 0)
+            } else {
+                unchangedSeen += 1
+                if next.wal > 0 { leftInWAL += 1 }
+                #expect(next.wal <= (Store.walCheckpointPages + 8) * (4096 + 24), "WAL grew to \(next.wal) bytes")
+            }
+        }
+        #expect(unchangedSeen > 0)
+        #expect(leftInWAL * 2 >= unchangedSeen, "unchanged snapshots were checkpointed \(unchangedSeen - leftInWAL) of \(unchangedSeen) times")
+    }
+
     @Test func gapIsReportedAndHistoryDoesNotClaimPresenceAcrossIt() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }

@@ -44,7 +44,7 @@ extension Store {
                 clock: @escaping () -> Date = Date.init, commandLines: CommandLinePolicy = .full,
                 alongside: (Database, SnapshotSummary) throws -> Void = { _, _ in },
                 beforeCommit: (() -> Void)? = nil) throws -> SnapshotSummary {
-        try write { db in
+        try write(durable: { $0.opened + $0.closed + $0.changed > 0 }) { db in
             let summary = try SnapshotWriter(db: db, observation: observation, source: source, started: started, clock: clock,
                                              commandLines: max(commandLines, try Self.commandLinePolicy(db))).run()
             try alongside(db, summary)

@@ -39,8 +39,7 @@ public final class Store: @unchecked Sendable {
                 var persist: CInt = 1
                 let code = sqlite3_file_control(db.sqliteConnection, nil, SQLITE_FCNTL_PERSIST_WAL, &persist)
                 guard code == SQLITE_OK else { throw DatabaseError(resultCode: ResultCode(rawValue: code)) }
-                // Closing leaves the WAL for the next run instead of checkpointing it (two fsyncs)
-                // every time; SQLite still checkpoints at its auto-checkpoint size.
+                // Closing does not checkpoint: `deinit` decides (see `checkpointIfDue`).
                 _ = cld_sqlite_keep_wal_on_close(UnsafeMutableRawPointer(db.sqliteConnection))
             }
         }
@@ -57,9 +56,38 @@ public final class Store: @unchecked Sendable {
             }
             if openPath != path || geteuid() == 0 { try StoreAccess.confirmNotLink(openPath, reported: path) }
             try queue.writeWithoutTransaction { db in try Self.checkSchema(db, path: path, migrate: access == .readWrite) }
+            verified = true
         } catch {
             throw StoreError.from(error, path: path, lockTimeout: lockTimeout)
         }
+    }
+
+    /// Set by a write that must be on disk when the command returns (a snapshot that saw
+    /// something open, close or change); an unchanged snapshot leaves it unset.
+    var durableOnClose = false
+    /// Whether the file was found to be a store this binary can write: nothing else is checkpointed.
+    private var verified = false
+
+    /// The WAL, in pages, past which closing checkpoints it even after unchanged snapshots.
+    static let walCheckpointPages = 64
+
+    deinit { checkpointIfDue() }
+
+    /// Copies the WAL into the database and cuts it to nothing (two fsyncs) when a change was
+    /// written or the WAL has grown past `walCheckpointPages`; otherwise leaves it for the next
+    /// run. Each new process rebuilds the WAL index by reading every frame, and nothing counts as
+    /// checkpointed after that rebuild, so a WAL that is never truncated grows and makes every
+    /// later run slower; a short one costs a few reads. Commits are not synced (synchronous
+    /// NORMAL): what a power cut can take is the unchanged snapshots since the last checkpoint
+    /// (at most `walCheckpointPages` pages of them), never a change, and never the file's integrity.
+    func checkpointIfDue() {
+        guard verified, !queue.configuration.readonly else { return }
+        var wal = stat()
+        let walPages = stat(path + "-wal", &wal) == 0 ? Int(wal.st_size) / (4096 + 24) : 0  // frame = header + page
+        guard durableOnClose || walPages > Self.walCheckpointPages else { return }
+        durableOnClose = false
+        // Best effort: a reader holding an old snapshot makes it partial, and the next close retries.
+        _ = try? queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
     }
 
     private static func createDirectory(for path: String) throws {
@@ -103,9 +131,10 @@ public final class Store: @unchecked Sendable {
 
     /// Runs `body` in one IMMEDIATE transaction: the write lock is taken before anything is
     /// read, so two overlapping snapshots queue on the busy timeout instead of deadlocking.
-    func write<T>(_ body: (Database) throws -> T) throws -> T {
+    /// `durable` says whether what was written must reach the disk when the store closes.
+    func write<T>(durable: (T) -> Bool = { _ in true }, _ body: (Database) throws -> T) throws -> T {
         do {
-            return try queue.writeWithoutTransaction { db in
+            let written = try queue.writeWithoutTransaction { db in
                 var result: T?
                 try db.inTransaction(.immediate) {
                     result = try body(db)
@@ -113,6 +142,8 @@ public final class Store: @unchecked Sendable {
                 }
                 return result!
             }
+            if durable(written) { durableOnClose = true }
+            return written
         } catch {
             throw StoreError.from(error, path: path, lockTimeout: lockTimeout)
         }

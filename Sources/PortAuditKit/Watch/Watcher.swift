@@ -87,6 +87,8 @@ public struct Watcher<Source: ListenerSource> {
                 runID = try saveRun(db, id: runID, snapshot: summary.id, started: runStarted, report: report,
                                     lastCheck: lastCheck, stopped: nil)
             }
+            // A change is on disk before the next check, as a cron snapshot's is when it exits.
+            store.checkpointIfDue()
             lastWrittenSnapshot = summary.id
             lastWriteAt = started
             written(summary, reason)
