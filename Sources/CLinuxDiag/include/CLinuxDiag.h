@@ -21,9 +21,7 @@ static inline long cld_getdents64(int fd, void *buffer, unsigned long size) {
 }
 
 // sqlite3_db_config is variadic, which Swift cannot call. With this set, closing the store
-// leaves the WAL as it is instead of checkpointing it (two fsyncs) and deleting it, which
-// a once-a-minute collector would otherwise pay on every run; SQLite still checkpoints
-// when the WAL reaches its auto-checkpoint size.
+// leaves the WAL as it is; the store decides when to checkpoint (Store.checkpointIfDue).
 static inline int cld_sqlite_keep_wal_on_close(void *db) {
     return sqlite3_db_config((sqlite3 *)db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)0);
 }
@@ -32,6 +30,12 @@ static inline int cld_sqlite_keep_wal_on_close(void *db) {
 struct cld_diag_request {
     struct nlmsghdr header;
     struct inet_diag_req_v2 request;
+};
+
+// The original inet_diag request (TCPDIAG_GETSOCK), which accepts AF_UNSPEC.
+struct cld_diag_request_compat {
+    struct nlmsghdr header;
+    struct inet_diag_req request;
 };
 
 // Joins the network namespace open at fd, for the calling thread only. Through syscall(2)

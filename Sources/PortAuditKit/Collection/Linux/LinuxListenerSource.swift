@@ -50,9 +50,9 @@ public struct LinuxListenerSource: ListenerSource {
             observation.namespaces = collected.read
             observation.unreadNamespaces = collected.unread
             observation.namespacesComplete = collected.complete
-            if countsConnections && enumeration != .procfs {
-                let own = sockets.filter { $0.netns == 0 || $0.netns == observation.netnsInode }
-                observation.connections = ConnectionCounter.count(listeners: own.map(\.key))
+            if let established = collected.established {
+                let own = sockets.filter { ($0.netns == 0 || $0.netns == observation.netnsInode) && $0.key.proto == .tcp }
+                observation.connections = ConnectionCounter.attribute(established: established, to: own.map(\.key))
             }
             return observation
         }
@@ -104,13 +104,38 @@ public struct LinuxListenerSource: ListenerSource {
     }
 
     /// The sockets of the namespace this thread is in.
-    func enumerate(errors: inout [String]) throws -> ([RawSocket], String) {
+    /// What one namespace's tables hold.
+    struct TableContents {
         var sockets: [RawSocket] = []
+        /// How they were enumerated: "netlink", "procfs" or both joined by "+".
+        var source = ""
+        /// Local ends of established TCP connections, when asked for and read through netlink.
+        var established: [ListenerKey]?
+    }
+
+    /// The listening sockets of the current namespace; with `established`, in the same
+    /// netlink requests, the established TCP connections (for `usage`).
+    func enumerate(errors: inout [String], established wantEstablished: Bool = false) throws -> TableContents {
+        var contents = TableContents()
         var sources = Set<String>()
-        for table in SocketTable.all {
+        var established: [ListenerKey] = []
+        var establishedComplete = wantEstablished
+        let tcpStates = 1 << UInt32(SocketTable.all[0].listeningState) | (wantEstablished ? ConnectionCounter.establishedMask : 0)
+        func take(_ found: [(socket: RawSocket, state: UInt8)], listening: UInt8) {
+            for (socket, state) in found {
+                if state == listening { contents.sockets.append(socket) } else { established.append(socket.key) }
+            }
+        }
+        var tables = SocketTable.all
+        if enumeration != .procfs, let tcp = try? SockDiag.dumpTCP(states: tcpStates) {
+            take(tcp, listening: SocketTable.all[0].listeningState)
+            sources.insert("netlink")
+            tables.removeAll { $0.proto == .tcp }
+        }
+        for table in tables {
             if enumeration != .procfs {
                 do {
-                    sockets += try SockDiag.dump(table)
+                    take(try SockDiag.dump(table, states: table.proto == .tcp ? tcpStates : nil), listening: table.listeningState)
                     sources.insert("netlink")
                     continue
                 } catch {
@@ -118,6 +143,7 @@ public struct LinuxListenerSource: ListenerSource {
                     errors.append("\(error); read /proc/net/\(table.procName) instead")
                 }
             }
+            if table.proto == .tcp { establishedComplete = false }
             let path = "\(procRoot)/net/\(table.procName)"
             guard let text = ProcFiles.readString(path) else {
                 let code = errno
@@ -129,10 +155,12 @@ public struct LinuxListenerSource: ListenerSource {
             if !parsed.malformed.isEmpty {
                 errors.append("\(path): \(parsed.malformed.count) malformed line(s) skipped")
             }
-            sockets += parsed.sockets
+            contents.sockets += parsed.sockets
             sources.insert("procfs")
         }
-        return (sockets, sources.sorted().joined(separator: "+"))
+        contents.source = sources.sorted().joined(separator: "+")
+        if establishedComplete { contents.established = established }
+        return contents
     }
 
     public func describe(_ processes: some Collection<ProcessIdentity>) -> [ProcessIdentity: ProcessDetails] {

@@ -127,6 +127,8 @@ extension LinuxListenerSource {
         var unread: Set<UInt64> = []
         /// Every namespace of the machine was looked for.
         var complete = false
+        /// Local ends of the host namespace's established TCP connections, when counted.
+        var established: [ListenerKey]?
     }
 
     func enumerateNamespaces(pids: [Int32], errors: inout [String]) throws -> NamespacedSockets {
@@ -159,10 +161,11 @@ extension LinuxListenerSource {
             || namespaces.matches(NetworkNamespace(inode: ownInode))
         if readHost {
             // The host's own tables, read on this thread as before: a failure here fails the collection.
-            let (sockets, source) = try enumerate(errors: &errors)
-            result.sockets += sockets.map { var s = $0; s.netns = ownInode; return s }
+            let contents = try enumerate(errors: &errors, established: countsConnections)
+            result.sockets += contents.sockets.map { var s = $0; s.netns = ownInode; return s }
+            result.established = contents.established
             result.read.append(NetworkNamespace(inode: ownInode, name: hostName))
-            sources.formUnion(source.split(separator: "+").map(String.init))
+            sources.formUnion(contents.source.split(separator: "+").map(String.init))
         }
         for target in targets where target.namespace.inode != ownInode {
             var thread = self
@@ -171,8 +174,8 @@ extension LinuxListenerSource {
             do {
                 let (sockets, source, notes) = try NetworkNamespaces.inside(target) { () throws -> ([RawSocket], String, [String]) in
                     var notes: [String] = []
-                    let (sockets, source) = try inner.enumerate(errors: &notes)
-                    return (sockets, source, notes)
+                    let contents = try inner.enumerate(errors: &notes)
+                    return (contents.sockets, contents.source, notes)
                 }
                 let inode = target.namespace.inode
                 result.sockets += sockets.map { var s = $0; s.netns = inode; return s }
