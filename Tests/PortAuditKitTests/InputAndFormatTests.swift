@@ -11,6 +11,24 @@ import Testing
         Timestamp.iso(try TimeExpression.parse(text, now: now, timeZone: zone ?? utc))
     }
 
+    @Test func timesAsTablesWriteThem() throws {
+        let date = try #require(Timestamp.parseISO("1999-03-04T05:06:07.089Z"))
+        #expect(Timestamp.iso(date) == "1999-03-04T05:06:07.089Z")
+        #expect(Timestamp.iso(try #require(Timestamp.parseISO("0999-12-31T23:59:59.999Z"))) == "0999-12-31T23:59:59.999Z")
+        #expect(Timestamp.human(date, utc: true) == "1999-03-04 05:06:07")
+        let style = TextStyle(width: 80, utc: true)
+        // The year is left out only when it is this year's.
+        #expect(style.shortTime(date) == "1999-03-04 05:06")
+        let thisYear = Timestamp.fields(Date(), utc: true).year
+        let recent = try #require(Timestamp.parseISO("\(thisYear)-01-01T00:00:01.000Z"))
+        #expect(style.shortTime(recent) == "01-01 00:00:01")
+        #expect(TextTable.visibleCount("\u{1B}[1;31mred\u{1B}[0m and plain") == 13)
+        #expect(FieldValue.format(2.5) == "2.5")
+        #expect(FieldValue.format(0.125) == "0.125")
+        #expect(FieldValue.format(3.100) == "3.1")
+        #expect(FieldValue.format(7) == "7")
+    }
+
     @Test func timesInEveryForm() throws {
         #expect(try iso("2026-11-20") == "2026-11-20T00:00:00.000Z")
         #expect(try iso("2026-11-20T10:05") == "2026-11-20T10:05:00.000Z")

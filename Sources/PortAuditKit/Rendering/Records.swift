@@ -35,8 +35,10 @@ public enum FieldValue: Sendable, Equatable {
     static func format(_ value: Double) -> String {
         guard value.isFinite else { return "" }
         if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
-        return String(format: "%.3f", value)
-            .replacingOccurrences(of: #"\.?0+$"#, with: "", options: .regularExpression)
+        var text = String(format: "%.3f", value)
+        while text.hasSuffix("0") { text.removeLast() }
+        if text.hasSuffix(".") { text.removeLast() }
+        return text
     }
 
     /// The value as JSON text.
@@ -218,8 +220,13 @@ extension RecordTable {
 }
 
 extension TextStyle {
-    /// 11-26 10:05:00: the year is left out where columns are scarce.
-    public func shortTime(_ date: Date) -> String { String(time(date).dropFirst(5)) }
+    /// Where columns are scarce: 11-26 10:05:00 in the current year; 2025-11-26 10:05 before it, which a table of a
+    /// long history would otherwise show without its year.
+    public func shortTime(_ date: Date) -> String {
+        let full = time(date)
+        if Timestamp.fields(date, utc: utc).year == Timestamp.fields(Date(), utc: utc).year { return String(full.dropFirst(5)) }
+        return String(full.dropLast(3))
+    }
 
     /// A value as a person reads it in a table.
     public func text(_ value: FieldValue) -> String {

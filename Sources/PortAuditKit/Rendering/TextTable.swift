@@ -75,7 +75,18 @@ public struct TextTable {
 
     /// Characters a terminal shows, not counting ANSI colour codes.
     static func visibleCount(_ text: String) -> Int {
-        text.replacingOccurrences(of: "\u{1B}\\[[0-9;]*m", with: "", options: .regularExpression).count
+        var count = 0
+        var inCode = false
+        for character in text {
+            if inCode {
+                if character == "m" { inCode = false }
+            } else if character == "\u{1B}" {
+                inCode = true
+            } else {
+                count += 1
+            }
+        }
+        return count
     }
 
     public static func cut(_ text: String, to width: Int) -> String {
