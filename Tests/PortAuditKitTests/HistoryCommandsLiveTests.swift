@@ -209,6 +209,7 @@ extension LiveSystemTests {
         #expect(stored == ["3 3 3", "5 0 3"])
 
         try checkFormats(s)
+        try checkSummariesMatchHistory(s)
         try checkDocumentedQueries(s)
         try checkSQLIsReadOnly(s.db)
     }
@@ -276,6 +277,30 @@ extension LiveSystemTests {
 
     /// Every SQL example of docs/schema.md runs, in portaudit sql and in the sqlite3 shell,
     /// and returns rows on this store.
+    /// The summaries the triggers of migration 0007 keep equal what its views compute from
+    /// the history, and the migration itself, run on the same history, writes the same.
+    private func checkSummariesMatchHistory(_ s: HistoryScenario) throws {
+        let tables = ["listener_span": "listener_id", "listener_holder_name": "listener_id, name"]
+        func contents(_ path: String) throws -> [String: [Row]] {
+            try DatabaseQueue(path: path).read { db in
+                try tables.reduce(into: [:]) { all, table in
+                    all[table.key] = try Row.fetchAll(db, sql: "SELECT * FROM \(table.key) ORDER BY \(table.value)")
+                }
+            }
+        }
+        let kept = try contents(s.db)
+        #expect(kept["listener_span"]?.count ?? 0 >= 2)
+        #expect(kept["listener_holder_name"]?.isEmpty == false)
+        try DatabaseQueue(path: s.db).read { db in
+            for view in ["listener_span", "listener_holder_name"] {
+                let computed = try Row.fetchAll(db, sql: "SELECT * FROM \(view)_from_history ORDER BY \(tables[view]!)")
+                #expect(kept[view] == computed, "\(view): kept \(kept[view] ?? []) computed \(computed)")
+            }
+        }
+        let remigrated = try contents(try remigrate0007(s.db, into: s.directory.file("remigrated.db")))
+        for table in ["listener_span", "listener_holder_name"] { #expect(remigrated[table] == kept[table], "\(table)") }
+    }
+
     private func checkDocumentedQueries(_ s: HistoryScenario) throws {
         let doc = try String(contentsOf: repositoryRoot.appendingPathComponent("docs/schema.md"), encoding: .utf8)
         let blocks = doc.components(separatedBy: "```sql\n").dropFirst().map { $0.components(separatedBy: "\n```")[0] }

@@ -71,6 +71,14 @@ extension LiveSystemTests {
         #expect(gaps.count == 1)
         #expect(gaps.first?["from"] as? String == Timestamp.iso(beforeGap.last!))
         #expect(gaps.first?["to"] as? String == Timestamp.iso(afterGap[0]))
+        // Written by the snapshot that ended the pause, and computed the same by migration 0007
+        // from a history written before it.
+        let gapRows = "SELECT host_id, from_at, to_at, usual_ms FROM coverage_gap ORDER BY from_at"
+        let written = try DatabaseQueue(path: db).read { db in try Row.fetchAll(db, sql: gapRows) }
+        #expect(written.count == 1)
+        #expect(written.first?["usual_ms"] == 300_000)
+        let remigrated = try remigrate0007(db, into: directory.file("remigrated.db"))
+        #expect(try DatabaseQueue(path: remigrated).read { db in try Row.fetchAll(db, sql: gapRows) } == written)
         let text = try portaudit("status", "--db", db, "--utc")
         #expect(text.stdout.contains("gaps           1"), "\(text.stdout)")
         #expect(text.stdout.contains("5h"), "\(text.stdout)")

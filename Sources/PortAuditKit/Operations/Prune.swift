@@ -98,6 +98,7 @@ extension Store {
             """, arguments: [cut])
         try db.execute(sql: "DELETE FROM keep_snapshot WHERE id IS NULL")
 
+        try db.execute(sql: "DELETE FROM listener_span; DELETE FROM listener_holder_name")  // rebuilt below
         try db.execute(sql: "DELETE FROM holding WHERE interval_id NOT IN (SELECT id FROM keep_interval)")
         try db.execute(sql: "DELETE FROM listener_interval WHERE id NOT IN (SELECT id FROM keep_interval)")
         let intervals = db.changesCount
@@ -112,12 +113,20 @@ extension Store {
         let listeners = db.changesCount
         try db.execute(sql: "DROP TABLE keep_interval")
         try db.execute(sql: "DROP TABLE keep_snapshot")
+        // The summaries the writer keeps (migration 0007), recomputed from what remains; gaps
+        // before the cut are no longer gaps but pruned time.
+        try db.execute(sql: """
+            INSERT INTO listener_span SELECT * FROM listener_span_from_history;
+            INSERT INTO listener_holder_name SELECT * FROM listener_holder_name_from_history;
+            """)
         if !dryRun {
             try db.execute(sql: """
                 INSERT INTO prune (pruned_at, cut_before, snapshots_removed, intervals_removed, processes_removed)
                 VALUES (?, ?, ?, ?, ?)
                 """, arguments: [now, cut, snapshots, intervals, processes])
         }
+        // Gaps from what remains after the cut (the view reads the cut just recorded).
+        try db.execute(sql: "DELETE FROM coverage_gap; INSERT INTO coverage_gap SELECT * FROM coverage_gap_from_history")
         return PruneReport(cutBefore: Timestamp.date(milliseconds: cut), dryRun: dryRun, snapshotsRemoved: snapshots,
                            snapshotsKeptBeforeCut: keptBefore, intervalsRemoved: intervals, processesRemoved: processes,
                            listenersRemoved: listeners, bytesBefore: 0, bytesAfter: 0, reclaimFailure: nil)

@@ -90,7 +90,7 @@ struct ChangesQuery {
     /// the snapshots is marked `across_gap`: it happened at some unknown time in the gap.
     func run(window: TimeWindow, ports: PortSpec?, netns: NamespaceSelection = .all) throws -> RecordTable {
         let namespaceFilter = try NamespaceFilter(netns, db: db)
-        var coverage: [Int64: HostCoverage] = [:]
+        var gaps: [Int64: [CoverageGap]] = [:]
         var arguments: [String: (any DatabaseValueConvertible)?] = [:]
         if let since = window.since { arguments["since"] = Timestamp.milliseconds(since) }
         if let until = window.until { arguments["until"] = Timestamp.milliseconds(until) }
@@ -120,8 +120,8 @@ struct ChangesQuery {
             var acrossGap = false
             if let after {
                 let host: Int64 = row["host_id"]
-                if coverage[host] == nil { coverage[host] = try CoverageQuery(db: db).host(host) }
-                acrossGap = !(coverage[host]?.gaps(within: Timestamp.date(milliseconds: after), Timestamp.date(milliseconds: by)).isEmpty ?? true)
+                if gaps[host] == nil { gaps[host] = try CoverageQuery(db: db).gaps(host: host) }
+                acrossGap = !(gaps[host]?.within(Timestamp.date(milliseconds: after), Timestamp.date(milliseconds: by)).isEmpty ?? true)
             }
             var values: [FieldValue] = [.text(event), .optional(after.map(Timestamp.date(milliseconds:))),
                                         .time(Timestamp.date(milliseconds: by))]

@@ -21,6 +21,11 @@ public struct CoverageGap: Codable, Sendable, Equatable {
     public func lies(within start: Date, _ end: Date) -> Bool { from >= start && to <= end }
 }
 
+extension [CoverageGap] {
+    /// The gaps that lie inside [start, end].
+    func within(_ start: Date, _ end: Date) -> [CoverageGap] { filter { $0.lies(within: start, end) } }
+}
+
 /// When one host was observed: its snapshots, their usual spacing, and the gaps.
 public struct HostCoverage: Encodable, Sendable {
     public var hostID: Int64
@@ -28,17 +33,13 @@ public struct HostCoverage: Encodable, Sendable {
     public var snapshots: Int
     public var firstSnapshot: Date?
     public var lastSnapshot: Date?
-    /// The median spacing of consecutive snapshots (after the latest prune); nil with
-    /// fewer than two.
+    /// The median spacing of the recent snapshots (after the latest prune); nil with fewer
+    /// than two.
     public var usualInterval: TimeInterval?
     public var gaps: [CoverageGap]
     /// Snapshots before this time were pruned (some are kept to date listeners that outlived it).
     public var prunedBefore: Date?
 
-    /// The gaps that lie inside [start, end].
-    public func gaps(within start: Date, _ end: Date) -> [CoverageGap] {
-        gaps.filter { $0.lies(within: start, end) }
-    }
 
     enum CodingKeys: String, CodingKey {
         case hostname, snapshots, firstSnapshot, lastSnapshot, usualInterval = "usualIntervalSeconds", gaps, prunedBefore
@@ -60,6 +61,19 @@ public struct HostCoverage: Encodable, Sendable {
 public enum Coverage {
     /// A pause counts as a gap when it is longer than this many usual intervals.
     public static let gapFactor = 3.0
+    /// How many of the latest snapshots say what the usual interval is: recent enough to
+    /// follow a schedule that changed, enough that a few late runs do not move the median.
+    static let recentSnapshots = 128
+
+    /// The gap that a snapshot at `time` ends, judged against `earlier` (the host's latest
+    /// snapshots before it, any order); nil when the pause is not one, or is the same run.
+    static func gap(endingAt time: Int64, after earlier: [Int64], factor: Double = gapFactor) -> (gap: CoverageGap, usualMs: Int64)? {
+        guard let previous = earlier.max(), time - previous >= 1000,
+              let usual = analyse(times: earlier).usual, Double(time - previous) > factor * usual * 1000
+        else { return nil }
+        return (CoverageGap(from: Timestamp.date(milliseconds: previous), to: Timestamp.date(milliseconds: time)),
+                Int64((usual * 1000).rounded()))
+    }
 
     /// The gaps in `times` (ms since epoch, any order), with the usual interval they were
     /// judged against. Snapshots less than a second apart count as one run: several
@@ -103,22 +117,33 @@ struct CoverageQuery {
         }
     }
 
+    /// The gaps of one host, as the collector recorded them (migration 0007).
+    func gaps(host hostID: Int64) throws -> [CoverageGap] {
+        try Row.fetchAll(db, sql: "SELECT from_at, to_at FROM coverage_gap WHERE host_id = ? ORDER BY from_at",
+                         arguments: [hostID]).map { row in
+            CoverageGap(from: Timestamp.date(milliseconds: row[0]), to: Timestamp.date(milliseconds: row[1]))
+        }
+    }
+
     func host(_ hostID: Int64, hostname: String? = nil) throws -> HostCoverage {
         let cut = try latestCut()
-        let times = try Int64.fetchAll(db, sql: "SELECT started_at FROM snapshot WHERE host_id = ? ORDER BY started_at",
-                                       arguments: [hostID])
-        // Before the cut only the snapshots that date surviving listeners remain: their
-        // spacing says nothing about how the machine was observed.
-        let (usual, gaps) = Coverage.analyse(times: cut.map { cut in times.filter { $0 >= cut } } ?? times)
+        let span = try Row.fetchOne(db, sql: "SELECT count(*), min(started_at), max(started_at) FROM snapshot WHERE host_id = ?",
+                                    arguments: [hostID])
+        // The usual spacing now, as the collector judges a pause: that of the recent snapshots
+        // (before the cut only those dating surviving listeners remain, which say nothing).
+        let recent = try Int64.fetchAll(db, sql: """
+            SELECT started_at FROM snapshot WHERE host_id = ? AND started_at >= ? ORDER BY started_at DESC LIMIT ?
+            """, arguments: [hostID, cut ?? Int64.min, Coverage.recentSnapshots])
         let name = try hostname ?? String.fetchOne(db, sql: "SELECT hostname FROM host WHERE id = ?", arguments: [hostID]) ?? ""
-        return HostCoverage(hostID: hostID, hostname: name, snapshots: times.count,
-                            firstSnapshot: times.first.map(Timestamp.date(milliseconds:)),
-                            lastSnapshot: times.last.map(Timestamp.date(milliseconds:)),
-                            usualInterval: usual, gaps: gaps, prunedBefore: cut.map(Timestamp.date(milliseconds:)))
+        let first: Int64? = span?[1], last: Int64? = span?[2]
+        return HostCoverage(hostID: hostID, hostname: name, snapshots: span?[0] ?? 0,
+                            firstSnapshot: first.map(Timestamp.date(milliseconds:)),
+                            lastSnapshot: last.map(Timestamp.date(milliseconds:)),
+                            usualInterval: Coverage.analyse(times: recent).usual, gaps: try gaps(host: hostID),
+                            prunedBefore: cut.map(Timestamp.date(milliseconds:)))
     }
 
     func latestCut() throws -> Int64? {
-        guard try db.tableExists("prune") else { return nil }
-        return try Int64.fetchOne(db, sql: "SELECT max(cut_before) FROM prune")
+        try Int64.fetchOne(db, sql: "SELECT max(cut_before) FROM prune")
     }
 }

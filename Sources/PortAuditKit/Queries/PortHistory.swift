@@ -128,8 +128,8 @@ struct HistoryQuery {
         let starts = Set(rows.map { Pair($0["listener_id"], $0["first_snapshot_id"]) })
         let ends = Set(rows.compactMap { row in (row["ended_snapshot_id"] as Int64?).map { Pair(row["listener_id"], $0) } })
 
-        var coverage: [Int64: HostCoverage] = [:]
-        for host in Set(rows.map { $0["host_id"] as Int64 }) { coverage[host] = try CoverageQuery(db: db).host(host) }
+        var gaps: [Int64: [CoverageGap]] = [:]
+        for host in Set(rows.map { $0["host_id"] as Int64 }) { gaps[host] = try CoverageQuery(db: db).gaps(host: host) }
 
         var intervals: [ListenerInterval] = []
         for row in rows {
@@ -151,8 +151,8 @@ struct HistoryQuery {
                 sockets: row["socket_count"], processes: processes, unattributed: unattributed,
                 netns: UInt64(bitPattern: row["netns_inode"] as Int64), netnsName: row["netns_name"],
                 netnsIsHost: row["netns_is_host"] ?? false))
-            if let last = intervals.last, let hostCoverage = coverage[row["host_id"]] {
-                intervals[intervals.count - 1].unobserved = hostCoverage.gaps(within: last.firstSeen, last.lastSeen)
+            if let last = intervals.last, let hostGaps = gaps[row["host_id"]] {
+                intervals[intervals.count - 1].unobserved = hostGaps.within(last.firstSeen, last.lastSeen)
             }
         }
 

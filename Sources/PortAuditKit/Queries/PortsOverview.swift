@@ -74,10 +74,10 @@ struct PortsQuery {
     }
 
     /// One row per candidate listener and holder name (one with a NULL name for a listener
-    /// nobody readable held), everything summed in SQLite so that only those rows reach Swift:
-    /// first and last seen over all its intervals, the snapshot before the first, how many
-    /// processes held it, and for each name how long it held it (an interval seen once counts
-    /// 1 ms, and each process of the name counts) and when last.
+    /// nobody readable held), from the summaries the writer keeps (migration 0007): the span of
+    /// each listener, and per holder name the time held in intervals that ended; the open
+    /// intervals, at most one per listener, add their time up to the latest snapshot here.
+    /// An interval seen once counts 1 ms, and each process of the name counts.
     static func sql(scope: PortsFilter.Scope, ports: Bool, proto: Bool) -> String {
         var portCondition = ""
         if ports { portCondition = "WHERE l.port BETWEEN :firstPort AND :lastPort" + (proto ? " AND l.protocol = :proto" : "") }
@@ -85,43 +85,38 @@ struct PortsQuery {
             WITH latest AS (
                 SELECT h.id AS host_id, h.hostname, (SELECT max(s.started_at) FROM snapshot s WHERE s.host_id = h.id) AS at
                 FROM host h),
-            chosen AS (
+            chosen AS MATERIALIZED (
                 SELECT DISTINCT l.id, n.host_id FROM (\(candidatesSQL(scope))) c
                 CROSS JOIN listener l ON l.id = c.id JOIN netns n ON n.id = l.netns_id
                 \(portCondition)),
-            iv AS MATERIALIZED (
-                SELECT i.id, c.id AS listener_id, i.first_snapshot_id, f.started_at AS first_at,
-                       coalesce(la.started_at, t.at, f.started_at) AS last_at, i.last_snapshot_id IS NULL AS open
+            opened AS MATERIALIZED (
+                SELECT c.id AS listener_id, i.id, f.started_at AS first_at, t.at AS last_at
                 FROM chosen c
-                CROSS JOIN listener_interval i ON i.listener_id = c.id
+                CROSS JOIN listener_interval i ON i.listener_id = c.id AND i.last_snapshot_id IS NULL
                 JOIN latest t ON t.host_id = c.host_id
-                JOIN snapshot f ON f.id = i.first_snapshot_id
-                LEFT JOIN snapshot la ON la.id = i.last_snapshot_id),
-            held AS MATERIALIZED (
-                SELECT DISTINCT iv.listener_id, iv.id, hd.process_id, iv.first_at, iv.last_at
-                FROM iv JOIN holding hd ON hd.interval_id = iv.id
-                WHERE hd.process_id IS NOT NULL),
-            first AS (SELECT listener_id, min(first_at) AS first_at, first_snapshot_id FROM iv GROUP BY listener_id),
-            span AS (SELECT listener_id, max(last_at) AS last_at, max(open) AS listening FROM iv GROUP BY listener_id),
-            holders AS (SELECT listener_id, count(DISTINCT process_id) AS holder_count FROM held GROUP BY listener_id),
+                JOIN snapshot f ON f.id = i.first_snapshot_id),
             names AS (
-                SELECT held.listener_id, p.name, sum(max(1, held.last_at - held.first_at)) AS held_for,
-                       max(held.last_at) AS latest_at
-                FROM held JOIN process p ON p.id = held.process_id
-                GROUP BY held.listener_id, p.name)
+                SELECT listener_id, name, sum(held_ms) AS held_for, max(latest_at) AS latest_at FROM (
+                    SELECT hn.listener_id, hn.name, hn.held_ms, hn.latest_at
+                    FROM chosen c CROSS JOIN listener_holder_name hn ON hn.listener_id = c.id
+                    UNION ALL
+                    SELECT o.listener_id, p.name, count(DISTINCT p.id) * max(1, o.last_at - o.first_at), o.last_at
+                    FROM opened o JOIN holding hd ON hd.interval_id = o.id JOIN process p ON p.id = hd.process_id
+                    GROUP BY o.id, p.name)
+                GROUP BY listener_id, name)
             SELECT l.id AS listener_id, t.host_id, t.hostname, l.protocol, l.address, l.port, l.interface,
-                   first.first_at, span.last_at, span.listening, coalesce(holders.holder_count, 0) AS holder_count,
-                   names.name, names.held_for, names.latest_at,
-                   (SELECT b.started_at FROM snapshot b WHERE +b.host_id = t.host_id AND b.id < first.first_snapshot_id
-                    ORDER BY b.id DESC LIMIT 1) AS appeared_after,
+                   sp.first_at, o.listener_id IS NOT NULL AS listening,
+                   CASE WHEN o.listener_id IS NOT NULL THEN max(o.last_at, coalesce(sp.last_closed_at, o.last_at))
+                        ELSE sp.last_closed_at END AS last_at,
+                   sp.holder_count, names.name, names.held_for, names.latest_at, sp.appeared_after,
                    n.inode AS netns_inode, n.name AS netns_name, n.id = \(HistoryQuery.hostNetns) AS netns_is_host
-            FROM first
-            JOIN span ON span.listener_id = first.listener_id
-            JOIN listener l ON l.id = first.listener_id
+            FROM chosen c
+            JOIN listener_span sp ON sp.listener_id = c.id
+            JOIN listener l ON l.id = c.id
             JOIN netns n ON n.id = l.netns_id
             JOIN latest t ON t.host_id = n.host_id
-            LEFT JOIN holders ON holders.listener_id = first.listener_id
-            LEFT JOIN names ON names.listener_id = first.listener_id
+            LEFT JOIN (SELECT DISTINCT listener_id, last_at FROM opened) o ON o.listener_id = c.id
+            LEFT JOIN names ON names.listener_id = c.id
             """
     }
 
@@ -179,7 +174,7 @@ struct PortsQuery {
             ($0.key, $0.hostname, $0.namespace.isHost ? 0 : 1, $0.namespace.inode)
                 < ($1.key, $1.hostname, $1.namespace.isHost ? 0 : 1, $1.namespace.inode)
         }
-        var coverage: [Int64: HostCoverage] = [:]
+        var gaps: [Int64: [CoverageGap]] = [:]
         for listener in sorted {
             let appearedAfter = listener.appearedAfter
             switch filter.scope {
@@ -197,9 +192,9 @@ struct PortsQuery {
             if range == .dynamic { reasons.append("dynamic range") }
             if filter.worthALookOnly && reasons.isEmpty { continue }
             // The name that held it longest; then the one that held it last; then by name.
-            if coverage[listener.hostID] == nil { coverage[listener.hostID] = try CoverageQuery(db: db).host(listener.hostID) }
-            let acrossGap = !(coverage[listener.hostID]?.gaps(within: Timestamp.date(milliseconds: listener.firstAt),
-                                                              Timestamp.date(milliseconds: listener.lastAt)).isEmpty ?? true)
+            if gaps[listener.hostID] == nil { gaps[listener.hostID] = try CoverageQuery(db: db).gaps(host: listener.hostID) }
+            let acrossGap = !(gaps[listener.hostID]?.within(Timestamp.date(milliseconds: listener.firstAt),
+                                                            Timestamp.date(milliseconds: listener.lastAt)).isEmpty ?? true)
             let main = listener.names.max { a, b in (a.heldFor, a.latestAt, b.name) < (b.heldFor, b.latestAt, a.name) }?.name
             table.append([
                 .text(key.proto.rawValue), .text(key.address), .integer(key.port), .text(key.interface),

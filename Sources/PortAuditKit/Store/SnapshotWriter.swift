@@ -40,13 +40,17 @@ extension Store {
     }
 
     /// Stores an observation made at `started`; `alongside` runs in the same transaction.
+    /// `continuesPrevious`: the host was watched without a pause since the previous snapshot
+    /// (watch mode), so the time between them is no gap however long.
     func record(_ observation: Observation, describer source: some ListenerSource, started: Date,
                 clock: @escaping () -> Date = Date.init, commandLines: CommandLinePolicy = .full,
+                continuesPrevious: Bool = false,
                 alongside: (Database, SnapshotSummary) throws -> Void = { _, _ in },
                 beforeCommit: (() -> Void)? = nil) throws -> SnapshotSummary {
         try write(durable: { $0.opened + $0.closed + $0.changed > 0 }) { db in
             let summary = try SnapshotWriter(db: db, observation: observation, source: source, started: started, clock: clock,
-                                             commandLines: max(commandLines, try Self.commandLinePolicy(db))).run()
+                                             commandLines: max(commandLines, try Self.commandLinePolicy(db)),
+                                             continuesPrevious: continuesPrevious).run()
             try alongside(db, summary)
             try UsageWriter(db: db, observation: observation, snapshotID: summary.id).run()
             beforeCommit?()
@@ -100,6 +104,7 @@ private struct SnapshotWriter<Source: ListenerSource> {
     let clock: () -> Date
     /// What is kept of each new holder's command line (secrets masked, or nothing).
     var commandLines: CommandLinePolicy = .full
+    var continuesPrevious = false
 
     func run() throws -> SnapshotSummary {
         let hostID = try upsertHost()
@@ -166,6 +171,7 @@ private struct SnapshotWriter<Source: ListenerSource> {
                 observation.fullWalk,
             ])
         let snapshotID = db.lastInsertedRowID
+        if !continuesPrevious { try recordGap(hostID: hostID, endingAt: Timestamp.milliseconds(started)) }
 
         if !toClose.isEmpty {
             let close = try db.cachedStatement(sql: """
@@ -188,6 +194,17 @@ private struct SnapshotWriter<Source: ListenerSource> {
             unattributed: unattributed,
             opened: opened, closed: closed, changed: changed, errors: observation.errors,
             source: observation.source, namespaces: observation.namespacesRead.count, fullWalk: observation.fullWalk)
+    }
+
+    /// Writes the pause this snapshot ends as a gap when it is much longer than the usual
+    /// spacing of the host's recent snapshots: queries then read gaps instead of every snapshot.
+    private func recordGap(hostID: Int64, endingAt time: Int64) throws {
+        let earlier = try Int64.fetchAll(db, sql: """
+            SELECT started_at FROM snapshot WHERE host_id = ? AND started_at < ? ORDER BY started_at DESC LIMIT ?
+            """, arguments: [hostID, time, Coverage.recentSnapshots])
+        guard let (gap, usualMs) = Coverage.gap(endingAt: time, after: earlier) else { return }
+        try db.execute(sql: "INSERT OR IGNORE INTO coverage_gap (host_id, from_at, to_at, usual_ms) VALUES (?, ?, ?, ?)",
+                       arguments: [hostID, Timestamp.milliseconds(gap.from), time, usualMs])
     }
 
     private func upsertHost() throws -> Int64 {

@@ -82,7 +82,8 @@ public struct Watcher<Source: ListenerSource> {
         /// `collected`, for a check written late, ends its duration where its collection ended.
         func record(_ observation: Observation, started: Date, reason: Reason, lastCheck: Date, collected: Date? = nil) throws {
             let summary = try store.record(observation, describer: source, started: started,
-                                           clock: collected.map { end in { end } } ?? clock) { db, summary in
+                                           clock: collected.map { end in { end } } ?? clock,
+                                           continuesPrevious: lastWrittenSnapshot != nil) { db, summary in
                 report.snapshots += 1
                 runID = try saveRun(db, id: runID, snapshot: summary.id, started: runStarted, report: report,
                                     lastCheck: lastCheck, stopped: nil)

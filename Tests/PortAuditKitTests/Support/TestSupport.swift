@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 @testable import PortAuditKit
 
@@ -164,4 +165,20 @@ func freePort() throws -> Int {
 
 func parseJSON(_ text: String) throws -> Any {
     try JSONSerialization.jsonObject(with: Data(text.utf8))
+}
+
+/// A copy of the store at `path` taken back to before migration 0007 and migrated again by
+/// opening it: what 0007 computes from an existing history. Returns the copy's path.
+func remigrate0007(_ path: String, into copy: String) throws -> String {
+    try DatabaseQueue(path: path).writeWithoutTransaction { db in try db.execute(sql: "VACUUM INTO ?", arguments: [copy]) }
+    try DatabaseQueue(path: copy).write { db in
+        try db.execute(sql: """
+            DROP TRIGGER listener_span_on_open; DROP TRIGGER listener_span_on_holder; DROP TRIGGER listener_span_on_close;
+            DROP VIEW listener_span_from_history; DROP VIEW listener_holder_name_from_history; DROP VIEW coverage_gap_from_history;
+            DROP TABLE listener_span; DROP TABLE listener_holder_name; DROP TABLE coverage_gap;
+            DELETE FROM schema_migration WHERE name = '0007_coverage_and_listener_summary';
+            """)
+    }
+    _ = try Store(path: copy, access: .readWrite)
+    return copy
 }
