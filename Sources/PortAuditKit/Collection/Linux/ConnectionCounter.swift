@@ -7,15 +7,21 @@ enum ConnectionCounter {
     /// An accepted connection's local end is the listener's port on the address the client
     /// reached: the listener's own address, else the wildcard listener of its family.
     static func attribute(established: [ListenerKey], to listeners: [ListenerKey]) -> [ListenerKey: Int] {
-        var byEndpoint: [String: ListenerKey] = [:]
-        for key in listeners.sorted() where byEndpoint["\(key.address)|\(key.port)"] == nil {
-            byEndpoint["\(key.address)|\(key.port)"] = key
+        struct Endpoint: Hashable {
+            var address: String
+            var port: UInt16
         }
+        var byEndpoint: [Endpoint: ListenerKey] = [:]
         var counts: [ListenerKey: Int] = [:]
-        for key in Set(listeners) { counts[key] = 0 }
+        for key in listeners.sorted() {
+            counts[key] = 0
+            let endpoint = Endpoint(address: key.address, port: key.port)
+            if byEndpoint[endpoint] == nil { byEndpoint[endpoint] = key }
+        }
         for local in established {
             let wildcard = local.address.contains(":") ? "::" : "0.0.0.0"
-            if let listener = byEndpoint["\(local.address)|\(local.port)"] ?? byEndpoint["\(wildcard)|\(local.port)"] {
+            if let listener = byEndpoint[Endpoint(address: local.address, port: local.port)]
+                ?? byEndpoint[Endpoint(address: wildcard, port: local.port)] {
                 counts[listener, default: 0] += 1
             }
         }
