@@ -52,8 +52,9 @@ public enum ServiceRegistry {
     private struct RowIndex {
         /// Byte range of each row whose ports are one port.
         var byPort: [UInt16: [Range<Int>]] = [:]
-        /// Rows that cover a range of ports, with it.
-        var ranges: [(ports: ClosedRange<Int>, row: Range<Int>)] = []
+        /// Rows that cover a range of ports, with it, in every bucket of 1,024 ports the range
+        /// touches: a lookup scans a dozen rows of its bucket instead of all 760.
+        var ranges = [[(ports: ClosedRange<Int>, row: Range<Int>)]](repeating: [], count: 64)
     }
 
     private static let rowIndex: RowIndex = {
@@ -81,7 +82,7 @@ public enum ServiceRegistry {
                 if first == last {
                     index.byPort[UInt16(first), default: []].append(lineStart..<lineEnd)
                 } else {
-                    index.ranges.append((first...last, lineStart..<lineEnd))
+                    for bucket in (first >> 10)...(last >> 10) { index.ranges[bucket].append((first...last, lineStart..<lineEnd)) }
                 }
             }
         }
@@ -92,7 +93,7 @@ public enum ServiceRegistry {
     /// "Unassigned") come after named services.
     public static func lookup(port: UInt16, proto: TransportProtocol? = nil) -> [Registration] {
         let index = rowIndex
-        let rows = (index.byPort[port] ?? []) + index.ranges.filter { $0.ports.contains(Int(port)) }.map(\.row)
+        let rows = (index.byPort[port] ?? []) + index.ranges[Int(port) >> 10].filter { $0.ports.contains(Int(port)) }.map(\.row)
         var matches: [Registration] = []
         var text = EmbeddedRegistry.tsv
         text.withUTF8 { bytes in
