@@ -4,6 +4,7 @@ import PortAuditKit
 
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "check",
         abstract: "Compare what listens now with a baseline file; exit 1 when something is unexpected or missing.",
         discussion: "Prints one line per unexpected listener and per missing entry: what a cron job mails or a monitoring system reads.")
 
@@ -36,11 +37,12 @@ struct Check: ParsableCommand {
 
 struct Baseline: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "baseline",
         abstract: "Write the current listeners as a baseline file to start from.",
         subcommands: [Save.self])
 
     struct Save: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Write what listens now as a baseline (to FILE, or standard output).")
+        static let configuration = CommandConfiguration(commandName: "save", abstract: "Write what listens now as a baseline (to FILE, or standard output).")
 
         @Argument(help: "Where to write it; standard output when omitted.")
         var file: String?

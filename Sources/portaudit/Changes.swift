@@ -4,6 +4,7 @@ import PortAuditKit
 
 struct Changes: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "changes",
         abstract: "What opened, closed or changed holder, in order, with the snapshots it happened between.",
         discussion: """
             Each event happened after HAPPENED_AFTER (the last snapshot that did not see it; empty at \

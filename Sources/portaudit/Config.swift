@@ -3,6 +3,7 @@ import PortAuditKit
 
 struct Config: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "config",
         abstract: "Show or set the store's settings, which every run (cron's too) honours.",
         discussion: """
             cmdline full|redact|none: what is kept of holders' command lines. `redact` masks values \

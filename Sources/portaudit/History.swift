@@ -3,6 +3,7 @@ import PortAuditKit
 
 struct History: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "history",
         abstract: "Since when a port listens, and which processes held it, from the store.",
         discussion: """
             PORT is a number (1328), a service name (ssh), either with /tcp or /udp. json is one \

@@ -3,6 +3,7 @@ import PortAuditKit
 
 struct Now: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "now",
         abstract: "Print what listens now, with every process holding each socket; stores nothing.",
         discussion: "json is an array of listeners, each with its processes; jsonl and csv give one flat row per holder.")
 

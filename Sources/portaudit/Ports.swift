@@ -4,6 +4,7 @@ import PortAuditKit
 
 struct Ports: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "ports",
         abstract: "One row per listener ever seen: first and last seen, main holder, IANA name and range.",
         discussion: """
             By default the listeners of the latest snapshot; --since T those seen since T; --all every \

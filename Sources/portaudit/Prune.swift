@@ -4,6 +4,7 @@ import PortAuditKit
 
 struct Prune: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "prune",
         abstract: "Remove history older than a duration, keeping what is still true after it, and reclaim the space.",
         discussion: "A listener still listening at the cut keeps its true first-seen time and the snapshots that date it.")
 

@@ -6,6 +6,7 @@ extension SchedulePlan.Kind: EnumerableFlag {}
 
 struct Schedule: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "schedule",
         abstract: "Install, remove or show the periodic `portaudit snapshot` (cron or a systemd timer).",
         discussion: """
             As root: /etc/cron.d/portaudit, or /etc/systemd/system/portaudit-snapshot.{service,timer}. \
@@ -73,7 +74,7 @@ struct Schedule: ParsableCommand {
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print what `schedule install` would write and run; change nothing.")
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "Print what `schedule install` would write and run; change nothing.")
         @OptionGroup var options: Options
 
         func run() throws {
@@ -87,7 +88,7 @@ struct Schedule: ParsableCommand {
     }
 
     struct Install: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Write the cron file or the systemd units and activate them.")
+        static let configuration = CommandConfiguration(commandName: "install", abstract: "Write the cron file or the systemd units and activate them.")
         @OptionGroup var options: Options
 
         func run() throws {
@@ -127,7 +128,7 @@ struct Schedule: ParsableCommand {
     }
 
     struct Remove: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Stop and delete whatever `schedule install` wrote (cron and systemd).")
+        static let configuration = CommandConfiguration(commandName: "remove", abstract: "Stop and delete whatever `schedule install` wrote (cron and systemd).")
         @OptionGroup var options: Options
 
         func run() throws {

@@ -4,6 +4,7 @@ import PortAuditKit
 
 struct Snapshot: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "snapshot",
         abstract: "Record the listening sockets and their processes in the store (what cron runs).")
 
     @OptionGroup var store: StoreOptions

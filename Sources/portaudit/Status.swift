@@ -4,6 +4,7 @@ import PortAuditKit
 
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "status",
         abstract: "The store's path, size, schema, snapshots, usual interval and gaps.",
         discussion: "With --check, prints one line and exits 1 when the last snapshot is older than --stale-after usual intervals (for monitoring).")
 

@@ -6,6 +6,7 @@ extension UsagePeriod: ExpressibleByArgument {}
 
 struct Usage: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "usage",
         abstract: "How listening changed over time: per period listeners, opened, closed, processes, connections.",
         discussion: """
             Connections are the established TCP connections of the listeners and the accept queue \

@@ -4,6 +4,7 @@ import PortAuditKit
 
 struct Watch: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "watch",
         abstract: "Check every interval in the foreground and record what changed (for a systemd service).",
         discussion: """
             A check that finds everything as before writes nothing; a change is written together \
