@@ -1,14 +1,15 @@
 -- portaudit store, migration 7: what history, changes and ports need, kept as history is
 -- written, so that on a store of a year they read a few rows instead of every snapshot.
--- Nothing here is written by an unchanged snapshot: gaps are written when a pause ends,
--- the listener summaries (by triggers) when an interval opens or closes.
+-- An unchanged snapshot writes nothing here, unless it ends a pause (a gap); the listener
+-- summaries are written by triggers when an interval opens or closes.
 
 -- A pause in observation: no snapshot for more than 3 times the usual spacing of snapshots
 -- (the machine was off, or the schedule broken). Whether anything listened then is unknown.
 -- The collector writes one when the snapshot that ends the pause is stored, judged against
--- the spacing of the 128 snapshots before it; `watch` writes none while it runs, since it
--- checks continuously between the snapshots it writes. A prune recomputes them all from
--- what remains (coverage_gap_from_history).
+-- the median spacing of the 32 snapshots before it (since the latest prune); `watch`, which
+-- checks continuously between the snapshots it writes, writes one only when its own checks
+-- paused (a suspended machine). A gap a later snapshot falls inside (the clock had run
+-- ahead) is deleted. A prune deletes the gaps before its cut and keeps the others.
 CREATE TABLE coverage_gap (
     host_id   INTEGER NOT NULL REFERENCES host(id),
     from_at   INTEGER NOT NULL,   -- started_at of the last snapshot before the pause, ms since epoch UTC
@@ -20,7 +21,9 @@ CREATE TABLE coverage_gap (
 -- Per listener, the span of its history (what `ports` shows), so that `ports` reads one row
 -- per listener instead of all its intervals. Kept by the triggers below; the view
 -- listener_span_from_history computes the same from the history itself (after a prune, the
--- table is rebuilt from it).
+-- table is rebuilt from it). The triggers follow how the collector writes: an interval is
+-- inserted open, then closed by an UPDATE; rows loaded otherwise (closed when inserted) must
+-- be followed by a rebuild from the views, as prune does.
 CREATE TABLE listener_span (
     listener_id        INTEGER PRIMARY KEY REFERENCES listener(id),
     first_snapshot_id  INTEGER NOT NULL REFERENCES snapshot(id),  -- the first snapshot that saw it
@@ -66,10 +69,10 @@ GROUP BY held.listener_id, p.name;
 INSERT INTO listener_span SELECT * FROM listener_span_from_history;
 INSERT INTO listener_holder_name SELECT * FROM listener_holder_name_from_history;
 
--- The gaps of a history, by the rule `status` applied before this migration: snapshots less
--- than a second apart are one run; a pause between runs is a gap when longer than 3 times
--- the median spacing of the host's runs since the latest prune. This migration fills
--- coverage_gap from it, and so does a prune, from what remains.
+-- The gaps of a history written before this migration, by the rule `status` applied to it
+-- then: snapshots less than a second apart are one run; a pause between runs is a gap when
+-- longer than 3 times the median spacing of the host's runs since the latest prune. This
+-- migration fills coverage_gap from it; from then on the collector writes the gaps.
 CREATE VIEW coverage_gap_from_history AS
 WITH marked AS (
     SELECT host_id, started_at,

@@ -275,8 +275,6 @@ extension LiveSystemTests {
         }
     }
 
-    /// Every SQL example of docs/schema.md runs, in portaudit sql and in the sqlite3 shell,
-    /// and returns rows on this store.
     /// The summaries the triggers of migration 0007 keep equal what its views compute from
     /// the history, and the migration itself, run on the same history, writes the same.
     private func checkSummariesMatchHistory(_ s: HistoryScenario) throws {
@@ -301,6 +299,8 @@ extension LiveSystemTests {
         for table in ["listener_span", "listener_holder_name"] { #expect(remigrated[table] == kept[table], "\(table)") }
     }
 
+    /// Every SQL example of docs/schema.md runs, in portaudit sql and in the sqlite3 shell,
+    /// and returns rows on this store.
     private func checkDocumentedQueries(_ s: HistoryScenario) throws {
         let doc = try String(contentsOf: repositoryRoot.appendingPathComponent("docs/schema.md"), encoding: .utf8)
         let blocks = doc.components(separatedBy: "```sql\n").dropFirst().map { $0.components(separatedBy: "\n```")[0] }

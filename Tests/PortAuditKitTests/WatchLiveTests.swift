@@ -170,5 +170,38 @@ extension LiveSystemTests {
             try Int64.fetchAll(db, sql: "SELECT started_at FROM snapshot ORDER BY id")
         }
         #expect(times == times.sorted())
+        let gaps = try DatabaseQueue(path: db).read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM coverage_gap") }
+        #expect(gaps == 0, "checks every 100 ms between the snapshots: no gap")
+    }
+
+    /// A watch that stops checking (SIGSTOP here; a suspended machine alike) records the pause
+    /// as a gap when it resumes, from its last check to the first after.
+    @Test func watchRecordsAPauseInItsChecksAsAGap() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let db = directory.file("store.db")
+        let watch = try WatchProcess(["--interval", "100ms", "--heartbeat", "1h", "--db", db])
+        let snapshots = {
+            (try? DatabaseQueue(path: db).read { db in
+                try db.tableExists("watch_run") ? try Int.fetchOne(db, sql: "SELECT count(*) FROM snapshot") ?? 0 : 0
+            }) ?? 0
+        }
+        try eventually("the first snapshot") { FileManager.default.fileExists(atPath: db) && snapshots() >= 1 }
+        let before = snapshots()
+        usleep(300_000)
+        kill(watch.process.processIdentifier, SIGSTOP)
+        usleep(1_500_000)
+        kill(watch.process.processIdentifier, SIGCONT)
+        try eventually("the snapshot after the pause") { snapshots() > before }
+        #expect(try watch.terminate() == 0)
+        let gaps = try DatabaseQueue(path: db).read { db in
+            try Row.fetchAll(db, sql: "SELECT from_at, to_at, usual_ms FROM coverage_gap")
+        }
+        try #require(gaps.count == 1, "\(gaps)")
+        let (from, to): (Int64, Int64) = (gaps[0]["from_at"], gaps[0]["to_at"])
+        #expect(to - from >= 1_400)
+        #expect(gaps[0]["usual_ms"] == 100)
+        let stamps = try DatabaseQueue(path: db).read { db in try Set(Int64.fetchAll(db, sql: "SELECT started_at FROM snapshot")) }
+        #expect(stamps.contains(from) && stamps.contains(to), "a gap runs from one snapshot to another")
     }
 }

@@ -21,7 +21,7 @@ static inline long cld_getdents64(int fd, void *buffer, unsigned long size) {
 }
 
 // sqlite3_db_config is variadic, which Swift cannot call. With this set, closing the store
-// leaves the WAL as it is; the store decides when to checkpoint (Store.checkpointIfDue).
+// leaves the WAL as it is; the store decides when to checkpoint (Store.trimWAL).
 static inline int cld_sqlite_keep_wal_on_close(void *db) {
     return sqlite3_db_config((sqlite3 *)db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)0);
 }

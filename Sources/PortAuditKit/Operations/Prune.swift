@@ -125,8 +125,9 @@ extension Store {
                 VALUES (?, ?, ?, ?, ?)
                 """, arguments: [now, cut, snapshots, intervals, processes])
         }
-        // Gaps from what remains after the cut (the view reads the cut just recorded).
-        try db.execute(sql: "DELETE FROM coverage_gap; INSERT INTO coverage_gap SELECT * FROM coverage_gap_from_history")
+        // Before the cut is pruned time, not a gap; the gaps after it stay as they were judged
+        // when written (against the schedule then, and what watch knew).
+        try db.execute(sql: "DELETE FROM coverage_gap WHERE from_at < ?", arguments: [cut])
         return PruneReport(cutBefore: Timestamp.date(milliseconds: cut), dryRun: dryRun, snapshotsRemoved: snapshots,
                            snapshotsKeptBeforeCut: keptBefore, intervalsRemoved: intervals, processesRemoved: processes,
                            listenersRemoved: listeners, bytesBefore: 0, bytesAfter: 0, reclaimFailure: nil)

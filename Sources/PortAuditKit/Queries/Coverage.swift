@@ -61,25 +61,40 @@ public struct HostCoverage: Encodable, Sendable {
 public enum Coverage {
     /// A pause counts as a gap when it is longer than this many usual intervals.
     public static let gapFactor = 3.0
-    /// How many of the latest snapshots say what the usual interval is: recent enough to
-    /// follow a schedule that changed, enough that a few late runs do not move the median.
-    static let recentSnapshots = 128
+    /// How many of the latest snapshots say what the usual interval is: enough that a few late
+    /// runs do not move the median, few enough that after the schedule changes (every minute
+    /// to every 5) the median follows within 16 runs.
+    static let recentSnapshots = 32
+    /// Fewer spacings than this say nothing usual yet (two manual runs seconds apart, then cron).
+    static let spacingsToJudge = 3
 
     /// The gap that a snapshot at `time` ends, judged against `earlier` (the host's latest
     /// snapshots before it, any order); nil when the pause is not one, or is the same run.
     static func gap(endingAt time: Int64, after earlier: [Int64], factor: Double = gapFactor) -> (gap: CoverageGap, usualMs: Int64)? {
         guard let previous = earlier.max(), time - previous >= 1000,
-              let usual = analyse(times: earlier).usual, Double(time - previous) > factor * usual * 1000
+              let (usual, spacings) = usualSpacing(runs(earlier)), spacings >= spacingsToJudge,
+              Double(time - previous) > factor * usual
         else { return nil }
         return (CoverageGap(from: Timestamp.date(milliseconds: previous), to: Timestamp.date(milliseconds: time)),
-                Int64((usual * 1000).rounded()))
+                Int64(usual.rounded()))
     }
 
     /// The gaps in `times` (ms since epoch, any order), with the usual interval they were
-    /// judged against. Snapshots less than a second apart count as one run: several
-    /// snapshots of one run (one per namespace) are one observation.
+    /// judged against: the rule applied to a whole history at once (status before migration
+    /// 0007, and its view coverage_gap_from_history).
     public static func analyse(times: [Int64], factor: Double = gapFactor) -> (usual: TimeInterval?, gaps: [CoverageGap]) {
-        // Runs: snapshots less than a second after the previous one belong to the same run.
+        let runs = runs(times)
+        guard let (median, _) = usualSpacing(runs) else { return (nil, []) }
+        var gaps: [CoverageGap] = []
+        for (a, b) in zip(runs, runs.dropFirst()) where Double(b.first - a.last) > factor * median {
+            gaps.append(CoverageGap(from: Timestamp.date(milliseconds: a.last), to: Timestamp.date(milliseconds: b.first)))
+        }
+        return (median / 1000, gaps)
+    }
+
+    /// Snapshots less than a second after the previous one belong to the same run: several
+    /// snapshots of one run are one observation.
+    static func runs(_ times: [Int64]) -> [(first: Int64, last: Int64)] {
         var runs: [(first: Int64, last: Int64)] = []
         for time in times.sorted() {
             if let last = runs.last, time - last.last < 1000 {
@@ -88,15 +103,16 @@ public enum Coverage {
                 runs.append((time, time))
             }
         }
+        return runs
+    }
+
+    /// The median spacing of consecutive runs' starts, in ms, and how many spacings it is of.
+    static func usualSpacing(_ runs: [(first: Int64, last: Int64)]) -> (ms: Double, spacings: Int)? {
         let spacings = zip(runs, runs.dropFirst()).map { $1.first - $0.first }.sorted()
-        guard !spacings.isEmpty else { return (nil, []) }
+        guard !spacings.isEmpty else { return nil }
         let middle = spacings.count / 2
         let median = spacings.count % 2 == 1 ? Double(spacings[middle]) : Double(spacings[middle - 1] + spacings[middle]) / 2
-        var gaps: [CoverageGap] = []
-        for (a, b) in zip(runs, runs.dropFirst()) where Double(b.first - a.last) > factor * median {
-            gaps.append(CoverageGap(from: Timestamp.date(milliseconds: a.last), to: Timestamp.date(milliseconds: b.first)))
-        }
-        return (median / 1000, gaps)
+        return (median, spacings.count)
     }
 }
 

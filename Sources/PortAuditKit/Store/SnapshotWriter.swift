@@ -40,23 +40,33 @@ extension Store {
     }
 
     /// Stores an observation made at `started`; `alongside` runs in the same transaction.
-    /// `continuesPrevious`: the host was watched without a pause since the previous snapshot
-    /// (watch mode), so the time between them is no gap however long.
     func record(_ observation: Observation, describer source: some ListenerSource, started: Date,
                 clock: @escaping () -> Date = Date.init, commandLines: CommandLinePolicy = .full,
-                continuesPrevious: Bool = false,
+                continuity: Continuity = .judgedByHistory,
                 alongside: (Database, SnapshotSummary) throws -> Void = { _, _ in },
                 beforeCommit: (() -> Void)? = nil) throws -> SnapshotSummary {
         try write(durable: { $0.opened + $0.closed + $0.changed > 0 }) { db in
             let summary = try SnapshotWriter(db: db, observation: observation, source: source, started: started, clock: clock,
                                              commandLines: max(commandLines, try Self.commandLinePolicy(db)),
-                                             continuesPrevious: continuesPrevious).run()
+                                             continuity: continuity).run()
             try alongside(db, summary)
             try UsageWriter(db: db, observation: observation, snapshotID: summary.id).run()
             beforeCommit?()
             return summary
         }
     }
+}
+
+/// How the time since the host's previous snapshot was observed, which says whether the
+/// pause before a snapshot is a gap.
+enum Continuity {
+    /// Unknown (cron): a gap when much longer than the spacing of the recent snapshots.
+    case judgedByHistory
+    /// Watched without a pause (watch mode, checking between the snapshots it writes): no gap.
+    case continuous
+    /// Watched, but nothing was checked after `since` (a suspended machine, a stalled watch):
+    /// a gap from then, against the watch's interval.
+    case pausedSince(Date, usualMs: Int64)
 }
 
 /// A listener as history keeps it: the same key in two network namespaces is two listeners.
@@ -104,7 +114,7 @@ private struct SnapshotWriter<Source: ListenerSource> {
     let clock: () -> Date
     /// What is kept of each new holder's command line (secrets masked, or nothing).
     var commandLines: CommandLinePolicy = .full
-    var continuesPrevious = false
+    var continuity = Continuity.judgedByHistory
 
     func run() throws -> SnapshotSummary {
         let hostID = try upsertHost()
@@ -171,7 +181,7 @@ private struct SnapshotWriter<Source: ListenerSource> {
                 observation.fullWalk,
             ])
         let snapshotID = db.lastInsertedRowID
-        if !continuesPrevious { try recordGap(hostID: hostID, endingAt: Timestamp.milliseconds(started)) }
+        try recordGap(hostID: hostID, endingAt: Timestamp.milliseconds(started))
 
         if !toClose.isEmpty {
             let close = try db.cachedStatement(sql: """
@@ -196,15 +206,30 @@ private struct SnapshotWriter<Source: ListenerSource> {
             source: observation.source, namespaces: observation.namespacesRead.count, fullWalk: observation.fullWalk)
     }
 
-    /// Writes the pause this snapshot ends as a gap when it is much longer than the usual
-    /// spacing of the host's recent snapshots: queries then read gaps instead of every snapshot.
+    /// Writes the pause this snapshot ends as a gap when it is one (see `Continuity`): queries
+    /// then read gaps instead of every snapshot. Only snapshots since the latest prune say what
+    /// is usual (before its cut only those dating surviving listeners remain).
     private func recordGap(hostID: Int64, endingAt time: Int64) throws {
-        let earlier = try Int64.fetchAll(db, sql: """
-            SELECT started_at FROM snapshot WHERE host_id = ? AND started_at < ? ORDER BY started_at DESC LIMIT ?
-            """, arguments: [hostID, time, Coverage.recentSnapshots])
-        guard let (gap, usualMs) = Coverage.gap(endingAt: time, after: earlier) else { return }
+        // A recorded gap this snapshot falls inside was none (the clock had run ahead).
+        try db.execute(sql: "DELETE FROM coverage_gap WHERE host_id = ? AND from_at < ? AND to_at > ?",
+                       arguments: [hostID, time, time])
+        let gap: (from: Int64, usualMs: Int64)
+        switch continuity {
+        case .continuous:
+            return
+        case .pausedSince(let since, let usualMs):
+            gap = (Timestamp.milliseconds(since), usualMs)
+        case .judgedByHistory:
+            let earlier = try Int64.fetchAll(db, sql: """
+                SELECT started_at FROM snapshot
+                WHERE host_id = ? AND started_at < ? AND started_at >= (SELECT coalesce(max(cut_before), 0) FROM prune)
+                ORDER BY started_at DESC LIMIT ?
+                """, arguments: [hostID, time, Coverage.recentSnapshots])
+            guard let found = Coverage.gap(endingAt: time, after: earlier) else { return }
+            gap = (Timestamp.milliseconds(found.gap.from), found.usualMs)
+        }
         try db.execute(sql: "INSERT OR IGNORE INTO coverage_gap (host_id, from_at, to_at, usual_ms) VALUES (?, ?, ?, ?)",
-                       arguments: [hostID, Timestamp.milliseconds(gap.from), time, usualMs])
+                       arguments: [hostID, gap.from, time, gap.usualMs])
     }
 
     private func upsertHost() throws -> Int64 {

@@ -39,7 +39,7 @@ public final class Store: @unchecked Sendable {
                 var persist: CInt = 1
                 let code = sqlite3_file_control(db.sqliteConnection, nil, SQLITE_FCNTL_PERSIST_WAL, &persist)
                 guard code == SQLITE_OK else { throw DatabaseError(resultCode: ResultCode(rawValue: code)) }
-                // Closing does not checkpoint: `deinit` decides (see `checkpointIfDue`).
+                // Closing does not checkpoint: `deinit` decides (see `trimWAL`).
                 _ = cld_sqlite_keep_wal_on_close(UnsafeMutableRawPointer(db.sqliteConnection))
             }
         }
@@ -56,38 +56,50 @@ public final class Store: @unchecked Sendable {
             }
             if openPath != path || geteuid() == 0 { try StoreAccess.confirmNotLink(openPath, reported: path) }
             try queue.writeWithoutTransaction { db in try Self.checkSchema(db, path: path, migrate: access == .readWrite) }
+            openedPath = openPath
             verified = true
         } catch {
             throw StoreError.from(error, path: path, lockTimeout: lockTimeout)
         }
     }
 
-    /// Set by a write that must be on disk when the command returns (a snapshot that saw
-    /// something open, close or change); an unchanged snapshot leaves it unset.
-    var durableOnClose = false
     /// Whether the file was found to be a store this binary can write: nothing else is checkpointed.
     private var verified = false
+    /// The file SQLite opened (root resolves the path it was given; see StoreAccess).
+    private var openedPath = ""
 
-    /// The WAL, in pages, past which closing checkpoints it even after unchanged snapshots.
+    /// The WAL, in pages, past which closing checkpoints it.
     static let walCheckpointPages = 64
 
-    deinit { checkpointIfDue() }
+    deinit { trimWAL() }
 
-    /// Copies the WAL into the database and cuts it to nothing (two fsyncs) when a change was
-    /// written or the WAL has grown past `walCheckpointPages`; otherwise leaves it for the next
-    /// run. Each new process rebuilds the WAL index by reading every frame, and nothing counts as
-    /// checkpointed after that rebuild, so a WAL that is never truncated grows and makes every
-    /// later run slower; a short one costs a few reads. Commits are not synced (synchronous
-    /// NORMAL): what a power cut can take is the unchanged snapshots since the last checkpoint
-    /// (at most `walCheckpointPages` pages of them), never a change, and never the file's integrity.
-    func checkpointIfDue() {
+    /// Commits are not synced (synchronous NORMAL, which WAL keeps atomic): an unchanged
+    /// snapshot costs no fsync. A write that must survive a power cut (a change; anything
+    /// but an unchanged snapshot) syncs the WAL it was just appended to, which is what
+    /// synchronous FULL would do at commit; SQLite refuses to change that level inside the
+    /// transaction, where the writer learns whether anything changed.
+    private func syncWAL() {
+        let fd = open(openedPath + "-wal", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = fdatasync(fd)
+        close(fd)
+    }
+
+    /// Copies the WAL into the database and cuts it to nothing (two fsyncs) once it has grown
+    /// past `walCheckpointPages`; below that it is left for the next run. Each new process
+    /// rebuilds the WAL index by reading every frame, and nothing counts as checkpointed after
+    /// that rebuild, so a WAL that is never truncated grows and makes every later run slower.
+    /// Never waits: with a reader in the way it is left for a later run.
+    func trimWAL() {
         guard verified, !queue.configuration.readonly else { return }
         var wal = stat()
-        let walPages = stat(path + "-wal", &wal) == 0 ? Int(wal.st_size) / (4096 + 24) : 0  // frame = header + page
-        guard durableOnClose || walPages > Self.walCheckpointPages else { return }
-        durableOnClose = false
-        // Best effort: a reader holding an old snapshot makes it partial, and the next close retries.
-        _ = try? queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        guard stat(openedPath + "-wal", &wal) == 0, wal.st_size > 0 else { return }
+        _ = try? queue.writeWithoutTransaction { db in
+            let pageSize = try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
+            guard Int(wal.st_size) / (pageSize + 24) > Self.walCheckpointPages else { return }  // a frame: header + page
+            sqlite3_busy_timeout(db.sqliteConnection, 0)
+            try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+        }
     }
 
     private static func createDirectory(for path: String) throws {
@@ -131,7 +143,7 @@ public final class Store: @unchecked Sendable {
 
     /// Runs `body` in one IMMEDIATE transaction: the write lock is taken before anything is
     /// read, so two overlapping snapshots queue on the busy timeout instead of deadlocking.
-    /// `durable` says whether what was written must reach the disk when the store closes.
+    /// `durable` says whether what was written must reach the disk now (see `syncWAL`).
     func write<T>(durable: (T) -> Bool = { _ in true }, _ body: (Database) throws -> T) throws -> T {
         do {
             let written = try queue.writeWithoutTransaction { db in
@@ -142,7 +154,7 @@ public final class Store: @unchecked Sendable {
                 }
                 return result!
             }
-            if durable(written) { durableOnClose = true }
+            if durable(written) { syncWAL() }
             return written
         } catch {
             throw StoreError.from(error, path: path, lockTimeout: lockTimeout)

@@ -30,7 +30,7 @@ public struct Watcher<Source: ListenerSource> {
 
     /// Why a snapshot was written.
     public enum Reason: String, Sendable {
-        case start, change, beforeChange = "before-change", heartbeat, stop
+        case start, change, beforeChange = "before-change", heartbeat, resumed, stop
     }
 
     public let store: Store
@@ -80,22 +80,22 @@ public struct Watcher<Source: ListenerSource> {
         let runStarted = clock()
 
         /// `collected`, for a check written late, ends its duration where its collection ended.
-        func record(_ observation: Observation, started: Date, reason: Reason, lastCheck: Date, collected: Date? = nil) throws {
+        func record(_ observation: Observation, started: Date, reason: Reason, lastCheck: Date, collected: Date? = nil,
+                    continuity: Continuity = .continuous) throws {
             let summary = try store.record(observation, describer: source, started: started,
                                            clock: collected.map { end in { end } } ?? clock,
-                                           continuesPrevious: lastWrittenSnapshot != nil) { db, summary in
+                                           continuity: lastWrittenSnapshot == nil ? .judgedByHistory : continuity) { db, summary in
                 report.snapshots += 1
                 runID = try saveRun(db, id: runID, snapshot: summary.id, started: runStarted, report: report,
                                     lastCheck: lastCheck, stopped: nil)
             }
-            // A change is on disk before the next check, as a cron snapshot's is when it exits.
-            store.checkpointIfDue()
             lastWrittenSnapshot = summary.id
             lastWriteAt = started
             written(summary, reason)
         }
 
         var next = clock()
+        var previousCheck: Date?
         while !stop.isRequested {
             let started = clock()
             let observation = try source.observe()
@@ -104,8 +104,20 @@ public struct Watcher<Source: ListenerSource> {
             let state = State(observation)
             // Another writer (a cron snapshot) may have stored something else since.
             let storeMoved = try lastWrittenSnapshot != nil && store.latestSnapshotID() != lastWrittenSnapshot
+            // Checks stopped for a while (the machine slept, the process was stopped): what
+            // happened since the previous check is unknown, a gap however little changed.
+            let pausedSince = previousCheck.flatMap { started.timeIntervalSince($0) > Coverage.gapFactor * settings.interval ? $0 : nil }
+            previousCheck = started
             if lastState == nil {
                 try record(observation, started: started, reason: .start, lastCheck: started)
+                pending = nil
+            } else if let pausedSince {
+                if let before = pending, !storeMoved {
+                    try record(before.observation, started: before.started, reason: .beforeChange, lastCheck: started,
+                               collected: before.collected)
+                }
+                try record(observation, started: started, reason: .resumed, lastCheck: started,
+                           continuity: .pausedSince(pausedSince, usualMs: Int64(settings.interval * 1000)))
                 pending = nil
             } else if state != lastState || storeMoved {
                 if let before = pending, !storeMoved {

@@ -103,8 +103,7 @@ public struct LinuxListenerSource: ListenerSource {
         return observation(sockets, names: names, fullWalk: true)
     }
 
-    /// The sockets of the namespace this thread is in.
-    /// What one namespace's tables hold.
+    /// What the tables of the namespace this thread is in hold.
     struct TableContents {
         var sockets: [RawSocket] = []
         /// How they were enumerated: "netlink", "procfs" or both joined by "+".

@@ -3,8 +3,8 @@ import Glibc
 #endif
 import CLinuxDiag
 
-/// Enumerates listening sockets with NETLINK_SOCK_DIAG, asking the kernel for the
-/// listening states only, so established connections are never even copied out.
+/// Enumerates sockets with NETLINK_SOCK_DIAG, asking the kernel for the states wanted only
+/// (listening, and for `usage` established TCP), so nothing else is copied out.
 struct SockDiag {
     struct Failure: Error, CustomStringConvertible {
         var label: String
