@@ -14,8 +14,14 @@ public enum Schema {
 
     /// Names recorded in the store, in order; empty for a store with no ledger.
     static func applied(_ db: Database) throws -> [String] {
-        guard try db.tableExists("schema_migration") else { return [] }
+        guard try hasTable(db, "schema_migration") else { return [] }
         return try String.fetchAll(db, sql: "SELECT name FROM schema_migration ORDER BY name")
+    }
+
+    /// One look at sqlite_master. GRDB's `tableExists` loads and caches its whole schema
+    /// introspection first, which on every short run (a cron snapshot) costs more than the question.
+    static func hasTable(_ db: Database, _ name: String) throws -> Bool {
+        try Bool.fetchOne(db, sql: "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", arguments: [name]) ?? false
     }
 
     /// Applies each pending migration in its own IMMEDIATE transaction, re-checking the

@@ -10,7 +10,7 @@ extension Store {
     }
 
     static func commandLinePolicy(_ db: Database) throws -> CommandLinePolicy {
-        guard try db.tableExists("setting") else { return .full }
+        guard try Schema.hasTable(db, "setting") else { return .full }
         let value = try String.fetchOne(db, sql: "SELECT value FROM setting WHERE name = ?", arguments: [commandLineSetting])
         return value.flatMap(CommandLinePolicy.init(rawValue:)) ?? .full
     }
