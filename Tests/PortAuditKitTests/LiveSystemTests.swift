@@ -59,7 +59,7 @@ import Testing
         #expect(table.stdout.split(separator: "\n").allSatisfy { $0.count <= 80 })
     }
 
-    @Test(arguments: ["netlink", "procfs"])
+    @Test(arguments: ["netlink", "netlink-by-family", "procfs"])
     func nowAgreesWithSS(enumeration: String) throws {
         let fixture = try Listeners(["--socket", "tcp4,fork=3", "--socket", "udp6,fork=2", "--socket", "tcp6,reuseport=3",
                                      "--socket", "udp4,reuseport=2", "--socket", "tcp6", "--socket", "udp4", "--noise", "3"])
@@ -120,7 +120,7 @@ import Testing
 
     /// A snapshot stores what ss sees, whether it walked every process (cache cold) or
     /// confirmed the holders of the previous snapshot (cache warm), on both enumeration paths.
-    @Test(arguments: ["netlink", "procfs"], ["cold", "warm"])
+    @Test(arguments: ["netlink", "netlink-by-family", "procfs"], ["cold", "warm"])
     func snapshotAgreesWithSS(enumeration: String, cache: String) throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
@@ -255,7 +255,9 @@ import Testing
     }
 
     /// Usage is stored as changes: listeners with steady connections add no row per snapshot.
-    @Test func steadyConnectionsAddNoUsageRows() throws {
+    /// The connections are counted alike from the one TCP request and from the per-family ones.
+    @Test(arguments: ["netlink", "netlink-by-family"])
+    func steadyConnectionsAddNoUsageRows(enumeration: String) throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let db = directory.file("store.db")
@@ -274,10 +276,10 @@ import Testing
                     """).filter { ports.contains($0[0]) }.map { "\($0[0] as Int) \($0[1] as Int) \($0[2] as Int) \($0[3] as Int)" }
             }
         }
-        try #require(try portaudit("snapshot", "--db", db, "--quiet").status == 0)
+        try #require(try portaudit("snapshot", "--db", db, "--quiet", "--enumerate", enumeration).status == 0)
         // Only the listener with connections has a row; the others are 0 and 0, which is no row.
         #expect(try usageRows() == ["\(tcp4.port) 1 2 2"])
-        for _ in 0..<10 { try #require(try portaudit("snapshot", "--db", db, "--quiet").status == 0) }
+        for _ in 0..<10 { try #require(try portaudit("snapshot", "--db", db, "--quiet", "--enumerate", enumeration).status == 0) }
         #expect(try usageRows() == ["\(tcp4.port) 1 2 2"])
     }
 

@@ -9,6 +9,9 @@ public struct LinuxListenerSource: ListenerSource {
         /// netlink sock_diag, and /proc/net for any table netlink refuses.
         case auto
         case netlink
+        /// netlink with one SOCK_DIAG_BY_FAMILY request per table: what `netlink` falls back
+        /// to when the kernel refuses the one request for TCP of both families.
+        case netlinkByFamily = "netlink-by-family"
         case procfs
     }
 
@@ -126,7 +129,8 @@ public struct LinuxListenerSource: ListenerSource {
             }
         }
         var tables = SocketTable.all
-        if enumeration != .procfs, let tcp = try? SockDiag.dumpTCP(states: tcpStates) {
+        // A refusal here is silent: the per-family requests below answer the same.
+        if enumeration == .auto || enumeration == .netlink, let tcp = try? SockDiag.dumpTCP(states: tcpStates) {
             take(tcp, listening: SocketTable.all[0].listeningState)
             sources.insert("netlink")
             tables.removeAll { $0.proto == .tcp }
@@ -138,7 +142,7 @@ public struct LinuxListenerSource: ListenerSource {
                     sources.insert("netlink")
                     continue
                 } catch {
-                    if enumeration == .netlink { throw CollectionError.enumeration("\(error)") }
+                    if enumeration != .auto { throw CollectionError.enumeration("\(error)") }
                     errors.append("\(error); read /proc/net/\(table.procName) instead")
                 }
             }
