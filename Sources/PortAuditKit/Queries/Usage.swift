@@ -32,6 +32,19 @@ extension Store {
     }
 }
 
+/// " AND port BETWEEN ? AND ? [AND protocol = ?]" on the columns of `prefix` ("l." or ""), with
+/// its arguments; nothing without `ports`.
+private func portFilter(_ ports: PortSpec?, columnsOf prefix: String) -> (sql: String, arguments: StatementArguments) {
+    guard let ports else { return ("", []) }
+    var sql = " AND \(prefix)port BETWEEN ? AND ?"
+    var arguments: StatementArguments = [Int(ports.port), Int(ports.lastPort)]
+    if let proto = ports.proto {
+        sql += " AND \(prefix)protocol = ?"
+        arguments += [proto.rawValue]
+    }
+    return (sql, arguments)
+}
+
 struct ListenerUsageQuery {
     let db: Database
 
@@ -39,16 +52,8 @@ struct ListenerUsageQuery {
                          "connections_max", "connections_avg", "accept_queue_max", FieldName.service, FieldName.hostname]
 
     func run(since: Date, until: Date, ports: PortSpec?) throws -> RecordTable {
-        var condition = ""
-        var arguments: StatementArguments = [Timestamp.milliseconds(since), Timestamp.milliseconds(until)]
-        if let ports {
-            condition = " AND l.port BETWEEN ? AND ?"
-            arguments += [Int(ports.port), Int(ports.lastPort)]
-            if let proto = ports.proto {
-                condition += " AND l.protocol = ?"
-                arguments += [proto.rawValue]
-            }
-        }
+        let (condition, portArguments) = portFilter(ports, columnsOf: "l.")
+        let arguments: StatementArguments = [Timestamp.milliseconds(since), Timestamp.milliseconds(until)] + portArguments
         // Each snapshot of the window that saw a TCP listener, with the listener's latest
         // usage row at or before it (none: 0 and 0).
         let rows = try Row.fetchAll(db, sql: """
@@ -164,16 +169,7 @@ struct UsageQuery {
             perHost[snapshot.host, default: []].append((snapshot.id, index))
         }
 
-        var portCondition = ""
-        var arguments: StatementArguments = []
-        if let ports {
-            portCondition = " AND l.port BETWEEN ? AND ?"
-            arguments += [Int(ports.port), Int(ports.lastPort)]
-            if let proto = ports.proto {
-                portCondition += " AND l.protocol = ?"
-                arguments += [proto.rawValue]
-            }
-        }
+        let (portCondition, arguments) = portFilter(ports, columnsOf: "l.")
         if let minID = snapshots.first?.id, let maxID = snapshots.last?.id {
             let intervals = try Row.fetchAll(db, sql: """
                 SELECT i.id, i.listener_id, i.first_snapshot_id, i.last_snapshot_id, n.host_id
@@ -224,16 +220,9 @@ struct UsageQuery {
             buckets[b].queueMax = max(buckets[b].queueMax, queues[index])
         }
 
-        var eventConditions = "happened_by >= ? AND happened_by <= ?"
-        var eventArguments: StatementArguments = [Timestamp.iso(since), Timestamp.iso(until)]
-        if let ports {
-            eventConditions += " AND port BETWEEN ? AND ?"
-            eventArguments += [Int(ports.port), Int(ports.lastPort)]
-            if let proto = ports.proto {
-                eventConditions += " AND protocol = ?"
-                eventArguments += [proto.rawValue]
-            }
-        }
+        let (eventPortCondition, eventPortArguments) = portFilter(ports, columnsOf: "")
+        let eventConditions = "happened_by >= ? AND happened_by <= ?" + eventPortCondition
+        let eventArguments: StatementArguments = [Timestamp.iso(since), Timestamp.iso(until)] + eventPortArguments
         for row in try Row.fetchAll(db, sql: "SELECT event, snapshot_id FROM port_events WHERE \(eventConditions)",
                                     arguments: eventArguments) {
             guard let b = snapshotBucket[row[1] as Int64] else { continue }

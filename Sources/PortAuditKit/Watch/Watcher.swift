@@ -111,20 +111,13 @@ public struct Watcher<Source: ListenerSource> {
             if lastState == nil {
                 try record(observation, started: started, reason: .start, lastCheck: started)
                 pending = nil
-            } else if let pausedSince {
+            } else if pausedSince != nil || state != lastState || storeMoved {
                 if let before = pending, !storeMoved {
                     try record(before.observation, started: before.started, reason: .beforeChange, lastCheck: started,
                                collected: before.collected)
                 }
-                try record(observation, started: started, reason: .resumed, lastCheck: started,
-                           continuity: .pausedSince(pausedSince, usualMs: Int64(settings.interval * 1000)))
-                pending = nil
-            } else if state != lastState || storeMoved {
-                if let before = pending, !storeMoved {
-                    try record(before.observation, started: before.started, reason: .beforeChange, lastCheck: started,
-                               collected: before.collected)
-                }
-                try record(observation, started: started, reason: .change, lastCheck: started)
+                try record(observation, started: started, reason: pausedSince == nil ? .change : .resumed, lastCheck: started,
+                           continuity: pausedSince.map { .pausedSince($0, usualMs: Int64(settings.interval * 1000)) } ?? .continuous)
                 pending = nil
             } else if started.timeIntervalSince(lastWriteAt) >= settings.heartbeat {
                 try record(observation, started: started, reason: .heartbeat, lastCheck: started)

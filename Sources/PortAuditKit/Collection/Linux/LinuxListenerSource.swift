@@ -122,7 +122,7 @@ public struct LinuxListenerSource: ListenerSource {
         var sources = Set<String>()
         var established: [ListenerKey] = []
         var establishedComplete = wantEstablished
-        let tcpStates = 1 << UInt32(SocketTable.all[0].listeningState) | (wantEstablished ? ConnectionCounter.establishedMask : 0)
+        let tcpStates = 1 << UInt32(SocketTable.tcpListen) | (wantEstablished ? ConnectionCounter.establishedMask : 0)
         func take(_ found: [(socket: RawSocket, state: UInt8)], listening: UInt8) {
             for (socket, state) in found {
                 if state == listening { contents.sockets.append(socket) } else { established.append(socket.key) }
@@ -131,7 +131,7 @@ public struct LinuxListenerSource: ListenerSource {
         var tables = SocketTable.all
         // A refusal here is silent: the per-family requests below answer the same.
         if enumeration == .auto || enumeration == .netlink, let tcp = try? SockDiag.dumpTCP(states: tcpStates) {
-            take(tcp, listening: SocketTable.all[0].listeningState)
+            take(tcp, listening: SocketTable.tcpListen)
             sources.insert("netlink")
             tables.removeAll { $0.proto == .tcp }
         }

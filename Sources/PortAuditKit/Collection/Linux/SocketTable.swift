@@ -10,7 +10,8 @@ struct SocketTable: Hashable, Sendable, CustomStringConvertible {
 
     /// The kernel state that means "listening" for this protocol: LISTEN for TCP, and for
     /// UDP the CLOSE state of a bound socket that has no peer (a connected one is ESTABLISHED).
-    var listeningState: UInt8 { proto == .tcp ? 10 : 7 }
+    var listeningState: UInt8 { proto == .tcp ? Self.tcpListen : 7 }
+    static let tcpListen: UInt8 = 10
 
     /// /proc/net file name: tcp, tcp6, udp, udp6.
     var procName: String { proto.rawValue + (ipv6 ? "6" : "") }
