@@ -161,6 +161,40 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: directory.file("absent.db")))
     }
 
+    /// What a reader meets while another process has just created the file and not migrated it.
+    @Test func emptyFileReadsAsNoStoreYet() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let db = directory.file("store.db")
+        try #require(FileManager.default.createFile(atPath: db, contents: Data()))
+        let result = try portaudit("status", "--db", db)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("no store at"), "\(result.stderr)")
+        #expect(try FileManager.default.attributesOfItem(atPath: db)[.size] as? Int == 0)
+    }
+
+    /// Migrations apply together or not at all, so that no reader or later run meets a
+    /// schema half way between two versions.
+    @Test func failedMigrationLeavesNoPartOfTheSchema() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let db = directory.file("store.db")
+        let last = try #require(Schema.migrations.last?.name)
+        // A ledger with nothing applied, and a table in the way of only the last migration.
+        try DatabaseQueue(path: db).write { db in
+            try db.execute(sql: Schema.createLedger)
+            try db.execute(sql: "CREATE TABLE coverage_gap (x)")
+        }
+        let result = try portaudit("snapshot", "--db", db)
+        #expect(result.status != 0)
+        #expect(result.stderr.hasPrefix("portaudit: "), "\(result.stderr)")
+        let (applied, hasSnapshots) = try DatabaseQueue(path: db).read { db in
+            (try Schema.applied(db), try Schema.hasTable(db, "snapshot"))
+        }
+        #expect(applied.isEmpty, "\(last) failed, yet earlier migrations stayed: \(applied)")
+        #expect(!hasSnapshots)
+    }
+
     @Test func portNeverSeenExitsZeroWithItsRegistration() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }

@@ -24,22 +24,20 @@ public enum Schema {
         try Bool.fetchOne(db, sql: "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", arguments: [name]) ?? false
     }
 
-    /// Applies each pending migration in its own IMMEDIATE transaction, re-checking the
-    /// ledger inside it, so that two processes migrating a new store at once cannot both
-    /// apply the same file.
+    /// Applies every pending migration in one IMMEDIATE transaction, re-checking the ledger
+    /// inside it: two processes migrating a new store at once cannot both apply the same file,
+    /// and a reader never sees a schema half way between two versions (an empty file, or
+    /// the whole new schema).
     static func migrate(_ db: Database) throws {
-        for migration in migrations {
-            try db.inTransaction(.immediate) {
-                try db.execute(sql: createLedger)
-                let done = try Bool.fetchOne(db, sql: "SELECT 1 FROM schema_migration WHERE name = ?",
-                                             arguments: [migration.name]) ?? false
-                if !done {
-                    try db.execute(sql: migration.sql)
-                    try db.execute(sql: "INSERT INTO schema_migration (name, applied_at) VALUES (?, ?)",
-                                   arguments: [migration.name, Timestamp.milliseconds(.now)])
-                }
-                return .commit
+        try db.inTransaction(.immediate) {
+            try db.execute(sql: createLedger)
+            let done = Set(try String.fetchAll(db, sql: "SELECT name FROM schema_migration"))
+            for migration in migrations where !done.contains(migration.name) {
+                try db.execute(sql: migration.sql)
+                try db.execute(sql: "INSERT INTO schema_migration (name, applied_at) VALUES (?, ?)",
+                               arguments: [migration.name, Timestamp.milliseconds(.now)])
             }
+            return .commit
         }
     }
 }

@@ -118,6 +118,8 @@ public final class Store: @unchecked Sendable {
     private static func checkSchema(_ db: Database, path: String, migrate: Bool) throws {
         let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
         if !tables.isEmpty && !tables.contains("schema_migration") { throw StoreError.notAStore(path: path) }
+        // An empty file is a store another process has just created and not yet migrated.
+        if tables.isEmpty && !migrate { throw StoreError.missing(path: path) }
         let known = Set(Schema.migrations.map(\.name))
         let applied = try Schema.applied(db)
         let unknown = applied.filter { !known.contains($0) }
