@@ -143,16 +143,18 @@ struct CoverageQuery {
 
     func host(_ hostID: Int64, hostname: String? = nil) throws -> HostCoverage {
         let cut = try latestCut()
-        let span = try Row.fetchOne(db, sql: "SELECT count(*), min(started_at), max(started_at) FROM snapshot WHERE host_id = ?",
-                                    arguments: [hostID])
+        // Three statements, not one: min and max alone are each one index seek, while next to
+        // count(*) they would make SQLite walk the whole index a second time.
+        let count = try Int.fetchOne(db, sql: "SELECT count(*) FROM snapshot WHERE host_id = ?", arguments: [hostID]) ?? 0
+        let first = try Int64.fetchOne(db, sql: "SELECT min(started_at) FROM snapshot WHERE host_id = ?", arguments: [hostID])
+        let last = try Int64.fetchOne(db, sql: "SELECT max(started_at) FROM snapshot WHERE host_id = ?", arguments: [hostID])
         // The usual spacing now, as the collector judges a pause: that of the recent snapshots
         // (before the cut only those dating surviving listeners remain, which say nothing).
         let recent = try Int64.fetchAll(db, sql: """
             SELECT started_at FROM snapshot WHERE host_id = ? AND started_at >= ? ORDER BY started_at DESC LIMIT ?
             """, arguments: [hostID, cut ?? Int64.min, Coverage.recentSnapshots])
         let name = try hostname ?? String.fetchOne(db, sql: "SELECT hostname FROM host WHERE id = ?", arguments: [hostID]) ?? ""
-        let first: Int64? = span?[1], last: Int64? = span?[2]
-        return HostCoverage(hostID: hostID, hostname: name, snapshots: span?[0] ?? 0,
+        return HostCoverage(hostID: hostID, hostname: name, snapshots: count,
                             firstSnapshot: first.map(Timestamp.date(milliseconds:)),
                             lastSnapshot: last.map(Timestamp.date(milliseconds:)),
                             usualInterval: Coverage.analyse(times: recent).usual, gaps: try gaps(host: hostID),
