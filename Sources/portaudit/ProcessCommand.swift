@@ -14,6 +14,7 @@ struct ProcessCommand: ParsableCommand {
     @Argument(help: "A process name, an executable, or a pid.")
     var process: String
 
+    @OptionGroup var namespace: NamespaceOptions
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: OutputOptions
 
@@ -22,14 +23,14 @@ struct ProcessCommand: ParsableCommand {
         do { selector = try ProcessSelector(parsing: process) } catch let error as ProcessSelector.Invalid {
             throw ValidationError(error.description)
         }
-        let rows = try store.open(.readOnly).processHistory(selector)
+        let rows = try store.open(.readOnly).processHistory(selector, netns: try namespace.selection)
         output.emit(rows, columns: Self.columns, empty: "no process matching '\(process)' has held a listening socket")
     }
 
     static let columns: [TableColumn] = [
         TableColumn("pid", "PID", alignRight: true),
         TableColumn("process", "PROCESS"),
-        TableColumn.endpoint,
+        TableColumn.namespacedEndpoint,
         TableColumn.time("first_seen", "FIRST SEEN"),
         TableColumn.time("last_seen", "LAST SEEN", orNowWhen: "listening"),
         TableColumn("cmdline", "COMMAND", flexible: true, minimum: 8),

@@ -122,6 +122,23 @@ extension LiveSystemTests {
         #expect(bogus.status != 0)
         #expect(bogus.stderr.hasPrefix("portaudit: ") && bogus.stderr.split(separator: "\n").count == 1)
 
+        // process: the listeners' holders (all python3) are told apart by namespace, and --netns chooses.
+        func held(_ extra: String...) throws -> [[String: Any]] {
+            let result = try portaudit(["process", "python3", "--db", db, "--format", "json"] + extra)
+            try #require(result.status == 0, "\(result.stderr)")
+            return try #require(try parseJSON(result.stdout) as? [[String: Any]]).filter { $0["port"] as? Int == port }
+        }
+        let heldEverywhere = try held()
+        #expect(heldEverywhere.count == 3)
+        #expect(heldEverywhere.filter { $0["netns_is_host"] as? Bool == true }.compactMap { $0["pid"] as? Int } == [hostPID])
+        #expect(Set(heldEverywhere.filter { $0["netns_name"] as? String == namespace.name }.compactMap { $0["pid"] as? Int }) == insidePIDs)
+        #expect(try held("--netns", "host").compactMap { $0["pid"] as? Int } == [hostPID])
+        #expect(Set(try held("--netns", String(namespace.inode)).compactMap { $0["pid"] as? Int }) == insidePIDs)
+        let processText = try portaudit("process", "python3", "--db", db, "--utc", "--wide")
+        #expect(processText.stdout.split(separator: "\n").contains { $0.contains(":\(port) in netns \(namespace.name)") }, "\(processText.stdout)")
+        let processBogus = try portaudit("process", "python3", "--db", db, "--netns", "portaudit-no-such-namespace")
+        #expect(processBogus.status != 0 && processBogus.stderr.hasPrefix("portaudit: "))
+
         // The namespace goes away: its listeners close, the host's stays open.
         inside.stop()
         namespace.remove()

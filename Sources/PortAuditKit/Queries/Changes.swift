@@ -114,8 +114,7 @@ struct ChangesQuery {
             let hostname: String = row["hostname"]
             let before: String? = row["holders_before"]
             let now: String? = row["holders_after"]
-            let namespace = RowNamespace(inode: UInt64(bitPattern: row["netns_inode"] as Int64), name: row["netns_name"],
-                                         isHost: row["netns_is_host"] ?? false)
+            let namespace = RowNamespace(row)
             guard namespaceFilter.admits(namespace) else { continue }
             var acrossGap = false
             if let after {

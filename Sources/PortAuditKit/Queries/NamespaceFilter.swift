@@ -34,6 +34,17 @@ struct RowNamespace: Hashable {
     var name: String?
     var isHost: Bool
 
+    /// From a row with the columns netns_inode, netns_name and netns_is_host.
+    init(_ row: Row) {
+        self.init(inode: UInt64(bitPattern: row["netns_inode"] as Int64), name: row["netns_name"], isHost: row["netns_is_host"] ?? false)
+    }
+
+    init(inode: UInt64, name: String?, isHost: Bool) {
+        self.inode = inode
+        self.name = name
+        self.isHost = isHost
+    }
+
     var fields: [FieldValue] { [.integer(inode), .optional(name), .bool(isHost)] }
     static let fieldNames = [FieldName.netns, FieldName.netnsName, FieldName.netnsIsHost]
 }

@@ -154,8 +154,7 @@ struct PortsQuery {
         while let row = try rows.next() {
             let id: Int64 = row["listener_id"]
             if listeners[id] == nil {
-                let namespace = RowNamespace(inode: UInt64(bitPattern: row["netns_inode"] as Int64), name: row["netns_name"],
-                                             isHost: row["netns_is_host"] ?? false)
+                let namespace = RowNamespace(row)
                 if !namespaceFilter.admits(namespace) { continue }
                 let key = ListenerKey(proto: TransportProtocol(rawValue: row["protocol"]) ?? .tcp, address: row["address"],
                                       port: UInt16(row["port"] as Int), interface: row["interface"])

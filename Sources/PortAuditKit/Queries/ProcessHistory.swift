@@ -25,9 +25,10 @@ public enum ProcessSelector: Sendable, Equatable {
 }
 
 extension Store {
-    /// Every listener the selected processes held, one row per process and continuous stretch.
-    public func processHistory(_ selector: ProcessSelector) throws -> RecordTable {
-        try read { db in try ProcessHistoryQuery(db: db).run(selector) }
+    /// Every listener the selected processes held, one row per process and continuous stretch,
+    /// in the chosen network namespaces.
+    public func processHistory(_ selector: ProcessSelector, netns: NamespaceSelection = .all) throws -> RecordTable {
+        try read { db in try ProcessHistoryQuery(db: db).run(selector, netns: netns) }
     }
 }
 
@@ -37,7 +38,7 @@ struct ProcessHistoryQuery {
     static let fields = [FieldName.pid, FieldName.process, FieldName.user, FieldName.cmdline, "process_started",
                          FieldName.proto, FieldName.address, FieldName.port, FieldName.interface,
                          FieldName.firstSeen, FieldName.lastSeen, FieldName.goneBy, FieldName.listening,
-                         FieldName.service, FieldName.hostname]
+                         FieldName.service, FieldName.hostname] + RowNamespace.fieldNames
 
     private struct Stretch {
         var row: Row
@@ -68,6 +69,7 @@ struct ProcessHistoryQuery {
         """
             SELECT DISTINCT p.id AS process_id, p.pid, p.name, p.user, p.cmdline, p.started_at AS process_started,
                    l.id AS listener_id, l.protocol, l.address, l.port, l.interface, h.hostname, n.host_id,
+                   n.inode AS netns_inode, n.name AS netns_name, n.id = \(HistoryQuery.hostNetns) AS netns_is_host,
                    i.first_snapshot_id, i.ended_snapshot_id, f.started_at AS first_at, la.started_at AS last_at,
                    g.started_at AS gone_at
             FROM process p
@@ -84,9 +86,11 @@ struct ProcessHistoryQuery {
             """
     }
 
-    func run(_ selector: ProcessSelector) throws -> RecordTable {
+    func run(_ selector: ProcessSelector, netns: NamespaceSelection = .all) throws -> RecordTable {
+        let namespaceFilter = try NamespaceFilter(netns, db: db)
         let (condition, arguments) = Self.condition(selector)
         let rows = try Row.fetchAll(db, sql: Self.sql(condition: condition), arguments: arguments)
+            .filter { namespaceFilter.admits(RowNamespace($0)) }
         var latest: [Int64: Int64] = [:]
         // One stretch per process and listener while it held it without a gap: intervals
         // that only differ by other holders follow each other.
@@ -135,7 +139,7 @@ struct ProcessHistoryQuery {
             values += [.time(Timestamp.date(milliseconds: s.firstAt)), .time(Timestamp.date(milliseconds: s.lastAt))]
             values += [.optional(s.goneAt.map(Timestamp.date(milliseconds:))), .bool(s.listening)]
             values += [.optional(ServiceRegistry.name(port: port, proto: proto)), .text(hostname)]
-            table.append(values)
+            table.append(values + RowNamespace(s.row).fields)
         }
         return table
     }
