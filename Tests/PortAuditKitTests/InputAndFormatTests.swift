@@ -22,6 +22,15 @@ import Testing
         let thisYear = Timestamp.fields(Date(), utc: true).year
         let recent = try #require(Timestamp.parseISO("\(thisYear)-01-01T00:00:01.000Z"))
         #expect(style.shortTime(recent) == "01-01 00:00:01")
+        // A table shows every time in one form: with the year as soon as one time needs it.
+        var table = RecordTable(fields: ["first_seen", "last_seen"])
+        table.append([.time(recent), .time(recent)])
+        let columns = [TableColumn.time("first_seen", "FIRST SEEN"), TableColumn.time("last_seen", "LAST SEEN")]
+        #expect(table.renderTable(columns, style: style).contains("01-01 00:00:01  01-01 00:00:01"))
+        table.append([.time(date), .time(recent)])
+        let mixed = table.renderTable(columns, style: style)
+        #expect(mixed.split(separator: "\n").dropFirst().map { $0.trimmingCharacters(in: .whitespaces) }
+                == ["\(thisYear)-01-01 00:00  \(thisYear)-01-01 00:00", "1999-03-04 05:06  \(thisYear)-01-01 00:00"], "\(mixed)")
         #expect(TextTable.visibleCount("\u{1B}[1;31mred\u{1B}[0m and plain") == 13)
         #expect(FieldValue.format(2.5) == "2.5")
         #expect(FieldValue.format(0.125) == "0.125")

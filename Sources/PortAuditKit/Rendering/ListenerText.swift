@@ -5,6 +5,9 @@ public struct TextStyle: Sendable {
     /// Cut to this many columns; nil prints everything whole.
     public var width: Int?
     public var utc: Bool
+    /// Whether short times leave the year out. A table decides once for all its cells (see
+    /// `renderTable`), so that one column never mixes two forms; nil decides per time.
+    var shortTimesOmitYear: Bool?
 
     public init(width: Int?, utc: Bool) {
         self.width = width

@@ -198,6 +198,14 @@ public enum TerminalColour: String, Sendable {
 extension RecordTable {
     /// The rows as a terminal table of `columns`, times in the zone of `style`.
     public func renderTable(_ columns: [TableColumn], style: TextStyle, colour: Bool = false) -> String {
+        var style = style
+        let thisYear = Timestamp.fields(Date(), utc: style.utc).year
+        style.shortTimesOmitYear = rows.allSatisfy { row in
+            row.allSatisfy { value in
+                guard case .time(let date) = value else { return true }
+                return Timestamp.fields(date, utc: style.utc).year == thisYear
+            }
+        }
         var table = TextTable(columns.map {
             TextTable.Column($0.header, flexible: $0.flexible, alignRight: $0.alignRight, minimum: $0.minimum)
         })
@@ -224,8 +232,8 @@ extension TextStyle {
     /// long history would otherwise show without its year.
     public func shortTime(_ date: Date) -> String {
         let full = time(date)
-        if Timestamp.fields(date, utc: utc).year == Timestamp.fields(Date(), utc: utc).year { return String(full.dropFirst(5)) }
-        return String(full.dropLast(3))
+        let omitYear = shortTimesOmitYear ?? (Timestamp.fields(date, utc: utc).year == Timestamp.fields(Date(), utc: utc).year)
+        return String(omitYear ? full.dropFirst(5) : full.dropLast(3))
     }
 
     /// A value as a person reads it in a table.
