@@ -75,12 +75,13 @@ extension LiveSystemTests {
         #expect(try Self.leaked(full) == Self.secrets)
 
         func expectMasked(_ db: String, _ how: String) throws {
+            // Bytes first: the test's own connection to the store checkpoints its log on closing.
+            #expect(try Self.leaked(db).isEmpty, "\(how) left secrets in the file")
             let line = try #require(try Self.storedCommandLine(db, port: port) ?? nil, "\(how)")
             #expect(line.contains("--password=***"), "\(how): \(line)")
             #expect(line.contains("token=***"), "\(how): \(line)")
             #expect(line.contains("-p ***"), "\(how): \(line)")
             #expect(line.contains("https://admin:***@example.invalid/"), "\(how): \(line)")
-            #expect(try Self.leaked(db).isEmpty, "\(how) left secrets in the file")
         }
 
         let flagged = directory.file("flag.db")
@@ -101,6 +102,16 @@ extension LiveSystemTests {
         #expect(rewritten.status == 0, "\(rewritten.stderr)")
         #expect(rewritten.stdout.contains("rewritten"))
         try expectMasked(full, "config cmdline redact on a full store")
+
+        // The same when the full text still sits in the write-ahead log, not yet in the file:
+        // a store created empty (its migration checkpoints), then one snapshot of the secrets.
+        let logged = directory.file("logged.db")
+        try #require(try portaudit("config", "cmdline", "full", "--db", logged).status == 0)
+        try #require(try portaudit("snapshot", "--db", logged, "--quiet").status == 0)
+        let walBytes = try Data(contentsOf: URL(fileURLWithPath: logged + "-wal"))
+        #expect(Self.secrets.allSatisfy { walBytes.range(of: Data($0.utf8)) != nil }, "control: the secrets should be in the log")
+        try #require(try portaudit("config", "cmdline", "redact", "--db", logged).status == 0)
+        try expectMasked(logged, "config cmdline redact with the secrets in the log")
 
         let none = directory.file("none.db")
         try #require(try portaudit("snapshot", "--db", none, "--quiet", "--no-cmdline").status == 0)

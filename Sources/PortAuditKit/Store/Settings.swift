@@ -20,7 +20,7 @@ extension Store {
     /// stored command lines changed.
     @discardableResult
     public func setCommandLinePolicy(_ policy: CommandLinePolicy) throws -> Int {
-        try write { db in
+        let changed = try write { db in
             try db.execute(sql: "INSERT INTO setting (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                            arguments: [Self.commandLineSetting, policy.rawValue])
             guard policy != .full else { return 0 }
@@ -38,5 +38,7 @@ extension Store {
             }
             return changed
         }
+        if policy != .full { try eraseWAL() }
+        return changed
     }
 }

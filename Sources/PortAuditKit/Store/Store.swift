@@ -102,6 +102,22 @@ public final class Store: @unchecked Sendable {
         }
     }
 
+    /// Copies the whole log into the database and cuts it to nothing, waiting for readers as
+    /// long as any write would: the log still holds the frames written before the last
+    /// change (old command lines among them) until it is cut.
+    func eraseWAL() throws {
+        do {
+            let busy = try queue.writeWithoutTransaction { db in
+                try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)").map { $0[0] as Int } ?? 0
+            }
+            if busy != 0 { throw StoreError.logInUse(path: path) }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError.from(error, path: path, lockTimeout: lockTimeout)
+        }
+    }
+
     private static func createDirectory(for path: String) throws {
         let directory = (path as NSString).deletingLastPathComponent
         guard !directory.isEmpty, !FileManager.default.fileExists(atPath: directory) else { return }

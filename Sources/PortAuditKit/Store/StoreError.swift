@@ -10,6 +10,7 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
     case readOnly(path: String)
     case full(path: String)
     case cannotOpen(path: String, detail: String)
+    case logInUse(path: String)
 
     public var description: String {
         switch self {
@@ -29,6 +30,8 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
             "no space left to write store \(path); nothing was changed"
         case .cannotOpen(let path, let detail):
             "cannot open store \(path): \(detail)"
+        case .logInUse(let path):
+            "store \(path): the command lines were rewritten, but a query still reading the store keeps the old text in its log; run the command again once it ends"
         }
     }
 
