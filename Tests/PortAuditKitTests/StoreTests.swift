@@ -90,6 +90,39 @@ import Testing
         #expect(try Data(contentsOf: URL(fileURLWithPath: db)) == garbage)
     }
 
+    /// A real store damaged two ways: every command that writes refuses it, and neither the
+    /// file nor its log changes by a byte.
+    @Test func damagedRealStoreIsNotWrittenTo() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        func damagedStore(_ name: String, at offset: UInt64, checkpointFirst: Bool) throws -> String {
+            let db = directory.file(name)
+            for _ in 0..<2 { try #require(try portaudit("snapshot", "--db", db, "--quiet").status == 0) }
+            // The test's own connection, closing last, copies the log in and removes it.
+            if checkpointFirst { _ = try DatabaseQueue(path: db).read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM snapshot") } }
+            let handle = try FileHandle(forUpdating: URL(fileURLWithPath: db))
+            try handle.seek(toOffset: offset)
+            try handle.write(contentsOf: Data((0..<3000).map { UInt8(truncatingIfNeeded: $0 &* 73 &+ 11) }))
+            try handle.close()
+            return db
+        }
+        let header = try damagedStore("header.db", at: 0, checkpointFirst: false)
+        #expect(FileManager.default.fileExists(atPath: header + "-wal"))
+        let pages = try damagedStore("pages.db", at: 4 * 4096, checkpointFirst: true)
+        let writers = [["snapshot"], ["prune", "--older-than", "1d"], ["config", "cmdline", "redact"]]
+        for (db, commands) in [(header, writers), (pages, Array(writers.dropFirst()))] {
+            for arguments in commands {
+                let before = try storeBytes(db)
+                let result = try portaudit(arguments + ["--db", db])
+                #expect(result.status != 0, "\(arguments) on \(db)")
+                #expect(result.stderr.contains("damaged or not a database"), "\(arguments): \(result.stderr)")
+                #expect(result.stderr.split(separator: "\n").count == 1)
+                #expect(try storeBytes(db) == before, "\(arguments) changed \(db)")
+            }
+        }
+        #expect(FileManager.default.fileExists(atPath: header + "-wal"))
+    }
+
     @Test func truncatedStoreIsRefused() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }

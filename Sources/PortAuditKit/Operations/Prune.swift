@@ -44,7 +44,8 @@ extension Store {
     public func prune(before cut: Date, dryRun: Bool, now: Date = Date()) throws -> PruneReport {
         let bytesBefore = fileBytes()
         var report = try writeOrRollBack(commit: !dryRun) { db in
-            try Self.prune(db, cut: Timestamp.milliseconds(cut), now: Timestamp.milliseconds(now), dryRun: dryRun)
+            try Self.requireIntact(db)
+            return try Self.prune(db, cut: Timestamp.milliseconds(cut), now: Timestamp.milliseconds(now), dryRun: dryRun)
         }
         report.bytesBefore = bytesBefore
         if !dryRun && report.snapshotsRemoved + report.intervalsRemoved > 0 {

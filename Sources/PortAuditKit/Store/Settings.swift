@@ -21,6 +21,7 @@ extension Store {
     @discardableResult
     public func setCommandLinePolicy(_ policy: CommandLinePolicy) throws -> Int {
         let changed = try write { db in
+            try Self.requireIntact(db)
             try db.execute(sql: "INSERT INTO setting (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                            arguments: [Self.commandLineSetting, policy.rawValue])
             guard policy != .full else { return 0 }

@@ -22,6 +22,9 @@ public final class Store: @unchecked Sendable {
         let exists = FileManager.default.fileExists(atPath: path)  // through root's own link
         if access == .readOnly && !exists { throw StoreError.missing(path: path) }
         if access == .readWrite && !exists { try Self.createDirectory(for: path) }
+        if access == .readWrite && exists && !Self.hasSQLiteHeader(path) {
+            throw StoreError.damaged(path: path, detail: "its first bytes are not an SQLite header")
+        }
 
         var config = Configuration()
         config.readonly = access == .readOnly
@@ -100,6 +103,27 @@ public final class Store: @unchecked Sendable {
             sqlite3_busy_timeout(db.sqliteConnection, 0)
             try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
         }
+    }
+
+    /// Refuses a store SQLite finds damaged (PRAGMA quick_check, every page read once), for
+    /// the rare commands that rewrite much of it: a damaged page that a snapshot never
+    /// touches would otherwise be carried along silently. A snapshot does not pay for this.
+    static func requireIntact(_ db: Database) throws {
+        let complaints = try String.fetchAll(db, sql: "PRAGMA quick_check(3)")
+        guard complaints != ["ok"] else { return }
+        // One line: SQLite's complaints come with line breaks and a "*** in database main ***" heading.
+        let lines = complaints.flatMap { $0.split(separator: "\n") }.filter { !$0.hasPrefix("***") }
+        throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: lines.joined(separator: "; "))  // read as `damaged`
+    }
+
+    /// Whether the file starts as every SQLite database does. SQLite would otherwise take a
+    /// file with a damaged header, find its pages in the log and checkpoint them over it on
+    /// closing: a store it then reports "not a database" would have been written to.
+    private static func hasSQLiteHeader(_ path: String) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return true }  // SQLite says why
+        defer { try? handle.close() }
+        let header = (try? handle.read(upToCount: 16)) ?? Data()
+        return header.isEmpty || header == Data("SQLite format 3\0".utf8)
     }
 
     /// Copies the whole log into the database and cuts it to nothing, waiting for readers as
