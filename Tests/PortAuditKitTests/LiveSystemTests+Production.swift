@@ -182,7 +182,15 @@ extension LiveSystemTests {
         #expect(unobserved.allSatisfy { ($0["from"] as? String ?? "") >= cutISO })
         // B is gone entirely.
         let gone = try portaudit("history", "\(portB)/udp", "--db", db, "--format", "json")
-        #expect((try parseJSON(gone.stdout) as? [String: Any])?["first_seen"] is NSNull)
+        let goneHistory = try #require(try parseJSON(gone.stdout) as? [String: Any])
+        #expect(goneHistory["first_seen"] is NSNull)
+        // Unknown before the cut, not "never": B did listen then.
+        #expect((goneHistory["pruned_before"] as? String ?? "") > Timestamp.iso(now.addingTimeInterval(-181 * day)))
+        #expect((goneHistory["first_seen_statement"] as? String)?.contains("history before it was pruned") == true)
+        let goneText = try portaudit("history", "\(portB)/udp", "--db", db)
+        #expect(goneText.stdout.contains("Not seen listening since ") && goneText.stdout.contains("history before it was pruned"),
+                "\(goneText.stdout)")
+        #expect(!goneText.stdout.contains("Never seen"))
 
         let status = try #require(try parseJSON(try portaudit("status", "--db", db, "--format", "json").stdout) as? [String: Any])
         let host = try #require((status["hosts"] as? [[String: Any]])?.first)

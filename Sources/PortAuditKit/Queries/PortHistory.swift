@@ -16,9 +16,12 @@ public struct PortHistory: Encodable, Sendable {
     public var intervals: [ListenerInterval]
     /// The store's most recent snapshot: "still listening" means "listening then".
     public var latestSnapshot: Date?
+    /// The latest prune's cut: what ended before it is no longer known.
+    public var prunedBefore: Date?
 
     enum CodingKeys: String, CodingKey {
-        case port, proto = "protocol", firstSeen, appearedAfter, firstSeenStatement, registration, intervals, latestSnapshot
+        case port, proto = "protocol", firstSeen, appearedAfter, firstSeenStatement, registration, intervals, latestSnapshot,
+             prunedBefore
     }
 }
 
@@ -158,15 +161,19 @@ struct HistoryQuery {
 
         let first = intervals.min { $0.firstSeen < $1.firstSeen }
         let latestOverall = latest.values.max().map(Timestamp.date(milliseconds:))
+        let cut = try CoverageQuery(db: db).latestCut().map(Timestamp.date(milliseconds:))
         return PortHistory(
             port: port, proto: proto, firstSeen: first?.firstSeen, appearedAfter: first?.appearedAfter,
-            firstSeenStatement: Self.statement(first: first, latest: latestOverall),
+            firstSeenStatement: Self.statement(first: first, prunedBefore: cut),
             registration: PortRegistration(port: port, proto: proto),
-            intervals: intervals, latestSnapshot: try latestOverall ?? anySnapshot())
+            intervals: intervals, latestSnapshot: try latestOverall ?? anySnapshot(), prunedBefore: cut)
     }
 
-    static func statement(first: ListenerInterval?, latest: Date?) -> String {
-        guard let first else { return "never seen listening" }
+    static func statement(first: ListenerInterval?, prunedBefore cut: Date?) -> String {
+        guard let first else {
+            // Pruned history is unknown, not empty: the port may have listened before the cut.
+            return cut.map { "not seen listening since \(Timestamp.iso($0)); history before it was pruned" } ?? "never seen listening"
+        }
         if let after = first.appearedAfter {
             return "appeared between \(Timestamp.iso(after)) (not listening) and \(Timestamp.iso(first.firstSeen)) (listening)"
         }
@@ -237,6 +244,7 @@ extension PortHistory {
         try c.encode(registration, forKey: .registration)
         try c.encode(intervals, forKey: .intervals)
         try c.encode(latestSnapshot, forKey: .latestSnapshot)
+        try c.encode(prunedBefore, forKey: .prunedBefore)
     }
 }
 

@@ -81,7 +81,11 @@ public enum ListenerText {
         lines.append("Range: \(range.rawValue) (\(range.bounds.lowerBound)–\(range.bounds.upperBound))")
         guard let firstSeen = history.firstSeen else {
             let coverage = history.latestSnapshot.map { " (last snapshot \(style.time($0)))" } ?? " (the store has no snapshot yet)"
-            lines.append("Never seen listening\(coverage).")
+            if let cut = history.prunedBefore {
+                lines.append("Not seen listening since \(style.time(cut)), when history before it was pruned\(coverage).")
+            } else {
+                lines.append("Never seen listening\(coverage).")
+            }
             return lines.joined(separator: "\n")
         }
         if let after = history.appearedAfter {
