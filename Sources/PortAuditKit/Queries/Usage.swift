@@ -51,35 +51,82 @@ struct ListenerUsageQuery {
     static let fields = [FieldName.proto, FieldName.address, FieldName.port, FieldName.interface, "snapshots",
                          "connections_max", "connections_avg", "accept_queue_max", FieldName.service, FieldName.hostname]
 
+    private struct Tally {
+        var row: Row
+        var snapshots = 0, connectionsMax = 0, connectionsSum = 0, queueMax = 0
+    }
+
+    /// Each snapshot of the window that saw a TCP listener of its own namespace counts, with
+    /// the listener's latest usage row at or before it (none: 0 and 0). The intervals and usage
+    /// rows are ranges over each namespace's snapshots, so the cost follows the listeners and
+    /// their changes, not listeners times snapshots.
     func run(since: Date, until: Date, ports: PortSpec?) throws -> RecordTable {
+        let snapshots = try Row.fetchAll(db, sql: """
+            SELECT id, netns_id FROM snapshot WHERE started_at BETWEEN ? AND ? ORDER BY id
+            """, arguments: [Timestamp.milliseconds(since), Timestamp.milliseconds(until)])
+        guard let minID = snapshots.first?[0] as Int64?, let maxID = snapshots.last?[0] as Int64? else {
+            return RecordTable(fields: Self.fields)
+        }
+        var series: [Int64: SnapshotSeries] = [:]
+        for (index, snapshot) in snapshots.enumerated() {
+            let netns: Int64 = snapshot[1]
+            let own = series[netns] ?? SnapshotSeries()
+            series[netns] = own
+            own.append(id: snapshot[0], index: index, bucket: 0)
+        }
+
         let (condition, portArguments) = portFilter(ports, columnsOf: "l.")
-        let arguments: StatementArguments = [Timestamp.milliseconds(since), Timestamp.milliseconds(until)] + portArguments
-        // Each snapshot of the window that saw a TCP listener, with the listener's latest
-        // usage row at or before it (none: 0 and 0).
-        let rows = try Row.fetchAll(db, sql: """
-            SELECT l.id, l.protocol, l.address, l.port, l.interface, h.hostname,
-                   count(*) AS snapshots,
-                   max(coalesce(u.connections, 0)) AS connections_max,
-                   avg(coalesce(u.connections, 0)) AS connections_avg,
-                   max(coalesce(u.accept_queue, 0)) AS accept_queue_max
-            FROM snapshot s
-            JOIN listener_interval i ON i.first_snapshot_id <= s.id AND (i.last_snapshot_id IS NULL OR i.last_snapshot_id >= s.id)
-            JOIN listener l ON l.id = i.listener_id AND l.netns_id = s.netns_id AND l.protocol = 'tcp'
-            JOIN host h ON h.id = s.host_id
-            LEFT JOIN listener_usage u ON u.listener_id = l.id
-                 AND u.snapshot_id = (SELECT max(snapshot_id) FROM listener_usage v WHERE v.listener_id = l.id AND v.snapshot_id <= s.id)
-            WHERE s.started_at BETWEEN ? AND ?\(condition)
-            GROUP BY l.id
-            ORDER BY connections_max DESC, accept_queue_max DESC, l.port, l.address
-            """, arguments: arguments)
+        let intervals = try Row.fetchAll(db, sql: """
+            SELECT i.listener_id, i.first_snapshot_id, i.last_snapshot_id, l.netns_id, l.address, l.port, l.interface, h.hostname
+            FROM listener_interval i JOIN listener l ON l.id = i.listener_id JOIN netns n ON n.id = l.netns_id JOIN host h ON h.id = n.host_id
+            WHERE l.protocol = 'tcp' AND i.first_snapshot_id <= ? AND (i.last_snapshot_id IS NULL OR i.last_snapshot_id >= ?)\(condition)
+            """, arguments: [maxID, minID] + portArguments)
+        var usage: [Int64: [(snapshot: Int64, connections: Int, queue: Int)]] = [:]
+        for row in try Row.fetchAll(db, sql: """
+            SELECT listener_id, snapshot_id, connections, accept_queue FROM listener_usage
+            WHERE listener_id IN (SELECT value FROM json_each(?)) AND snapshot_id <= ?
+            ORDER BY listener_id, snapshot_id
+            """, arguments: [String(describing: Array(Set(intervals.map { $0[0] as Int64 }))), maxID]) {
+            usage[row[0], default: []].append((row[1], row[2], row[3]))
+        }
+
+        var tallies: [Int64: Tally] = [:]
+        for interval in intervals {
+            let listener: Int64 = interval[0]
+            guard let own = series[interval[3] as Int64] else { continue }
+            let held = own.positions(from: interval[1], through: interval[2])
+            guard !held.isEmpty else { continue }
+            var tally = tallies[listener] ?? Tally(row: interval)
+            tally.snapshots += held.count
+            let values = usage[listener] ?? []
+            for (k, value) in values.enumerated() {
+                let next = k + 1 < values.count ? values[k + 1].snapshot - 1 : Int64.max
+                let overlap = own.positions(from: value.snapshot, through: next).clamped(to: held)
+                guard !overlap.isEmpty else { continue }
+                tally.connectionsMax = max(tally.connectionsMax, value.connections)
+                tally.connectionsSum += value.connections * overlap.count
+                tally.queueMax = max(tally.queueMax, value.queue)
+            }
+            tallies[listener] = tally
+        }
+
+        let ordered = tallies.sorted { a, b in
+            let x = a.value, y = b.value
+            if x.connectionsMax != y.connectionsMax { return x.connectionsMax > y.connectionsMax }
+            if x.queueMax != y.queueMax { return x.queueMax > y.queueMax }
+            let (xPort, yPort) = (x.row["port"] as Int, y.row["port"] as Int)
+            if xPort != yPort { return xPort < yPort }
+            let (xAddress, yAddress) = (x.row["address"] as String, y.row["address"] as String)
+            return xAddress != yAddress ? xAddress < yAddress : a.key < b.key
+        }
         var table = RecordTable(fields: Self.fields)
-        for row in rows {
-            let port = UInt16(row["port"] as Int)
-            let address: String = row["address"], interface: String = row["interface"], hostname: String = row["hostname"]
+        for (_, tally) in ordered {
+            let port = UInt16(tally.row["port"] as Int)
+            let address: String = tally.row["address"], interface: String = tally.row["interface"]
             var values: [FieldValue] = [.text("tcp"), .text(address), .integer(port), .text(interface)]
-            values += [.int(row["snapshots"] as Int64), .int(row["connections_max"] as Int64)]
-            values += [.double(row["connections_avg"] as Double), .int(row["accept_queue_max"] as Int64)]
-            values += [.optional(ServiceRegistry.name(port: port, proto: .tcp)), .text(hostname)]
+            values += [.integer(tally.snapshots), .integer(tally.connectionsMax)]
+            values += [.double(Double(tally.connectionsSum) / Double(tally.snapshots)), .integer(tally.queueMax)]
+            values += [.optional(ServiceRegistry.name(port: port, proto: .tcp)), .text(tally.row["hostname"] as String)]
             table.append(values)
         }
         return table
@@ -158,15 +205,15 @@ struct UsageQuery {
             return found
         }
 
-        var snapshotBucket: [Int64: Int] = [:]
-        var perHost: [Int64: [(id: Int64, index: Int)]] = [:]
-        var connections = Array(repeating: 0, count: snapshots.count)
-        var queues = Array(repeating: 0, count: snapshots.count)
+        // Each host's snapshots of the window in id order, with the runs of them that fall in
+        // one period: an interval is then a range of positions, not a walk over its snapshots.
+        var series: [Int64: SnapshotSeries] = [:]
         for (index, snapshot) in snapshots.enumerated() {
             guard let b = bucket(snapshot.at) else { continue }
-            snapshotBucket[snapshot.id] = b
             buckets[b].snapshots += 1
-            perHost[snapshot.host, default: []].append((snapshot.id, index))
+            let host = series[snapshot.host] ?? SnapshotSeries()
+            series[snapshot.host] = host
+            host.append(id: snapshot.id, index: index, bucket: b)
         }
 
         let (portCondition, arguments) = portFilter(ports, columnsOf: "l.")
@@ -196,39 +243,41 @@ struct UsageQuery {
                 }
             }
             for interval in intervals {
-                let first: Int64 = interval[2], last: Int64? = interval[3]
                 let listener: Int64 = interval[1]
-                let values = usage[listener] ?? []
-                var position = -1
-                for snapshot in perHost[interval[4] as Int64] ?? [] where snapshot.id >= first && snapshot.id <= (last ?? .max) {
-                    guard let b = snapshotBucket[snapshot.id] else { continue }
+                guard let host = series[interval[4]] else { continue }
+                let held = host.positions(from: interval[2], through: interval[3])
+                guard !held.isEmpty else { continue }
+                for b in host.buckets(over: held) {
                     buckets[b].listeners.insert(listener)
                     buckets[b].processes.formUnion(holders[interval[0] as Int64] ?? [])
-                    // The listener's latest usage row at or before this snapshot.
-                    while position + 1 < values.count && values[position + 1].snapshot <= snapshot.id { position += 1 }
-                    if position >= 0 {
-                        connections[snapshot.index] += values[position].connections
-                        queues[snapshot.index] += values[position].queue
-                    }
+                }
+                // A listener's values hold from the snapshot of their usage row to the next row's.
+                let values = usage[listener] ?? []
+                for (k, value) in values.enumerated() {
+                    let next = k + 1 < values.count ? values[k + 1].snapshot - 1 : Int64.max
+                    host.add(value.connections, value.queue, over: host.positions(from: value.snapshot, through: next).clamped(to: held))
                 }
             }
         }
-        for (index, snapshot) in snapshots.enumerated() {
-            guard let b = snapshotBucket[snapshot.id] else { continue }
-            buckets[b].connectionsMax = max(buckets[b].connectionsMax, connections[index])
-            buckets[b].connectionsSum += connections[index]
-            buckets[b].queueMax = max(buckets[b].queueMax, queues[index])
+        var connections = Array(repeating: 0, count: snapshots.count)
+        var queues = Array(repeating: 0, count: snapshots.count)
+        for host in series.values { host.totals(into: &connections, &queues) }
+        for host in series.values {
+            for (index, b) in zip(host.indices, host.bucketOf) {
+                buckets[b].connectionsMax = max(buckets[b].connectionsMax, connections[index])
+                buckets[b].connectionsSum += connections[index]
+                buckets[b].queueMax = max(buckets[b].queueMax, queues[index])
+            }
         }
-
-        let (eventPortCondition, eventPortArguments) = portFilter(ports, columnsOf: "")
-        let eventConditions = "happened_by >= ? AND happened_by <= ?" + eventPortCondition
-        let eventArguments: StatementArguments = [Timestamp.iso(since), Timestamp.iso(until)] + eventPortArguments
-        for row in try Row.fetchAll(db, sql: "SELECT event, snapshot_id FROM port_events WHERE \(eventConditions)",
-                                    arguments: eventArguments) {
-            guard let b = snapshotBucket[row[1] as Int64] else { continue }
-            switch row[0] as String {
-            case "opened": buckets[b].opened += 1
-            case "closed": buckets[b].closed += 1
+        // The events `changes` lists (not the port_events view, which computes every event of
+        // the store before it can compare their times), each in the period of the snapshot that saw it.
+        let events = try ChangesQuery(db: db).run(window: TimeWindow(since: since, until: until), ports: ports)
+        for row in events.rows.indices {
+            guard case .time(let by) = events.value(row, "happened_by"), by <= until,
+                  let b = bucket(Timestamp.milliseconds(by)) else { continue }
+            switch events.value(row, "event") {
+            case .text("opened"): buckets[b].opened += 1
+            case .text("closed"): buckets[b].closed += 1
             default: buckets[b].changed += 1
             }
         }
@@ -247,6 +296,91 @@ struct UsageQuery {
             table.append(values)
         }
         return table
+    }
+}
+
+/// The snapshots of a usage window of one host (or one namespace) in id order, and the
+/// connections and accept queues summed over them: each listener's value is added to a range
+/// of positions at once.
+private final class SnapshotSeries {
+    private(set) var ids: [Int64] = []
+    /// Each snapshot's place in the window's list of every host's snapshots, and its period.
+    private(set) var indices: [Int] = []
+    private(set) var bucketOf: [Int] = []
+    /// Where each run of snapshots of one period starts. Periods follow time and ids follow
+    /// insertion: a clock set back makes more runs, never wrong ones.
+    private var runs: [(start: Int, bucket: Int)] = []
+    /// Difference arrays, one longer than `ids`, turned into totals by `totals`.
+    private var connectionChanges: [Int] = []
+    private var queueChanges: [Int] = []
+
+    func append(id: Int64, index: Int, bucket: Int) {
+        if runs.last?.bucket != bucket { runs.append((ids.count, bucket)) }
+        ids.append(id)
+        indices.append(index)
+        bucketOf.append(bucket)
+    }
+
+    /// The positions of the snapshots whose ids are in first...last (nil or Int64.max: to the end).
+    func positions(from first: Int64, through last: Int64?) -> Range<Int> {
+        let low = firstPosition { $0 >= first }
+        let high = last.map { last in last == .max ? ids.count : firstPosition { $0 > last } } ?? ids.count
+        return low..<max(low, high)
+    }
+
+    /// The periods the snapshots at `range` fall in.
+    func buckets(over range: Range<Int>) -> [Int] {
+        var run = max(0, firstRun { $0 > range.lowerBound } - 1)
+        var result: [Int] = []
+        while run < runs.count && runs[run].start < range.upperBound {
+            result.append(runs[run].bucket)
+            run += 1
+        }
+        return result
+    }
+
+    func add(_ connections: Int, _ queue: Int, over range: Range<Int>) {
+        guard !range.isEmpty else { return }
+        if connectionChanges.isEmpty {
+            connectionChanges = Array(repeating: 0, count: ids.count + 1)
+            queueChanges = connectionChanges
+        }
+        connectionChanges[range.lowerBound] += connections
+        connectionChanges[range.upperBound] -= connections
+        queueChanges[range.lowerBound] += queue
+        queueChanges[range.upperBound] -= queue
+    }
+
+    /// Writes each snapshot's summed values at its place in the window's list.
+    func totals(into connections: inout [Int], _ queues: inout [Int]) {
+        guard !connectionChanges.isEmpty else { return }
+        var connectionTotal = 0, queueTotal = 0
+        for position in ids.indices {
+            connectionTotal += connectionChanges[position]
+            queueTotal += queueChanges[position]
+            connections[indices[position]] = connectionTotal
+            queues[indices[position]] = queueTotal
+        }
+    }
+
+    /// The first position whose id satisfies `isAtOrPast` (ids ascend), or `ids.count`.
+    private func firstPosition(_ isAtOrPast: (Int64) -> Bool) -> Int {
+        var low = 0, high = ids.count
+        while low < high {
+            let middle = (low + high) / 2
+            if isAtOrPast(ids[middle]) { high = middle } else { low = middle + 1 }
+        }
+        return low
+    }
+
+    /// The first run whose start satisfies `isPast` (starts ascend), or `runs.count`.
+    private func firstRun(_ isPast: (Int) -> Bool) -> Int {
+        var low = 0, high = runs.count
+        while low < high {
+            let middle = (low + high) / 2
+            if isPast(runs[middle].start) { high = middle } else { low = middle + 1 }
+        }
+        return low
     }
 }
 
