@@ -204,6 +204,12 @@ import Testing
         #expect(result.status != 0)
         #expect(result.stderr.contains("no store at"), "\(result.stderr)")
         #expect(try FileManager.default.attributesOfItem(atPath: db)[.size] as? Int == 0)
+        // A snapshot makes it a store, owner-only like a store it creates (command lines can hold secrets).
+        chmod(db, 0o644)
+        try #require(try portaudit("snapshot", "--db", db, "--quiet").status == 0)
+        for file in [db, db + "-wal", db + "-shm"] {
+            #expect(try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int == 0o600, "\(file)")
+        }
     }
 
     /// Migrations apply together or not at all, so that no reader or later run meets a

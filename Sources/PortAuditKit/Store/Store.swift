@@ -49,6 +49,9 @@ public final class Store: @unchecked Sendable {
         // Root opens no link planted by another user (see StoreAccess).
         let openPath = geteuid() == 0 ? try StoreAccess.rootOpenPath(path, create: access == .readWrite && !exists) : path
         do {
+            // An empty file is a store not created yet: it gets a new store's mode, which
+            // SQLite passes on to -wal and -shm.
+            if access == .readWrite && exists && Self.isEmptyFile(openPath) { chmod(openPath, 0o600) }
             if access == .readWrite && !exists {
                 // Owner-only until the administrator decides otherwise: command lines can hold secrets.
                 let old = umask(0o077)
@@ -114,6 +117,11 @@ public final class Store: @unchecked Sendable {
         // One line: SQLite's complaints come with line breaks and a "*** in database main ***" heading.
         let lines = complaints.flatMap { $0.split(separator: "\n") }.filter { !$0.hasPrefix("***") }
         throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: lines.joined(separator: "; "))  // read as `damaged`
+    }
+
+    private static func isEmptyFile(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && info.st_size == 0 && (info.st_mode & S_IFMT) == S_IFREG
     }
 
     /// Whether the file starts as every SQLite database does. SQLite would otherwise take a
