@@ -66,19 +66,29 @@ struct OutputOptions: ParsableArguments {
     }
 
     /// Prints rows in the chosen format; `empty` is the table's text when there are none.
-    func emit(_ records: RecordTable, columns: [TableColumn], empty: String, footer: String? = nil) {
+    func emit(_ records: RecordTable, columns: [TableColumn], empty: String, footer: String? = nil, style: TextStyle? = nil) {
         switch format {
         case .table:
             if records.rows.isEmpty {
                 print(empty)
             } else {
-                print(records.renderTable(columns, style: style, colour: colour))
+                print(records.renderTable(columns, style: style ?? self.style, colour: colour))
                 if let footer { print(footer) }
             }
         case .json: print(RecordOutput.json(records))
         case .jsonl: if !records.rows.isEmpty { print(RecordOutput.jsonLines(records)) }
         case .csv: print(RecordOutput.csv(records))
         }
+    }
+
+    /// For tables that say "now" for what the latest snapshot saw: the style, and a footer
+    /// when that snapshot is too old for "now" (cron stopped), which then shows its time.
+    func asOfLatestSnapshot(_ store: Store, now: Date = Date()) throws -> (style: TextStyle, footer: String?) {
+        var style = self.style
+        guard let latest = try store.latestSnapshot(now: now), !latest.isCurrent else { return (style, nil) }
+        style.latestSnapshotIsCurrent = false
+        return (style, "Listening means listening at the latest snapshot, \(style.time(latest.time)), "
+                    + "\(DurationText.approximate(now.timeIntervalSince(latest.time))) ago; none has been taken since.")
     }
 
     /// Reads a time option; a bad one is one clear line.

@@ -51,8 +51,10 @@ struct Ports: ParsableCommand {
         }
         let filter = PortsFilter(scope: scope, worthALookOnly: unregistered, ports: try parsePorts(port),
                                  netns: try namespace.selection)
-        let rows = try store.open(.readOnly).ports(filter)
-        output.emit(rows, columns: Self.columns, empty: "no listener matches")
+        let opened = try store.open(.readOnly)
+        let rows = try opened.ports(filter)
+        let (style, footer) = try output.asOfLatestSnapshot(opened)
+        output.emit(rows, columns: Self.columns, empty: "no listener matches", footer: footer, style: style)
     }
 
     static let columns: [TableColumn] = [

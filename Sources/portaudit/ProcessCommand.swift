@@ -23,8 +23,11 @@ struct ProcessCommand: ParsableCommand {
         do { selector = try ProcessSelector(parsing: process) } catch let error as ProcessSelector.Invalid {
             throw ValidationError(error.description)
         }
-        let rows = try store.open(.readOnly).processHistory(selector, netns: try namespace.selection)
-        output.emit(rows, columns: Self.columns, empty: "no process matching '\(process)' has held a listening socket")
+        let opened = try store.open(.readOnly)
+        let rows = try opened.processHistory(selector, netns: try namespace.selection)
+        let (style, footer) = try output.asOfLatestSnapshot(opened)
+        output.emit(rows, columns: Self.columns, empty: "no process matching '\(process)' has held a listening socket",
+                    footer: footer, style: style)
     }
 
     static let columns: [TableColumn] = [

@@ -11,6 +11,36 @@ extension LiveSystemTests {
         _ = try Store(path: db, access: .readWrite).snapshot(from: LinuxListenerSource(), clock: { date })
     }
 
+    /// After the snapshots stop, tables no longer say "now" for what the latest one saw:
+    /// they show its time and say how old it is.
+    @Test func tablesSayNowOnlyWhileSnapshotsAreCurrent() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let db = directory.file("store.db")
+        let listener = try Listeners("tcp4")
+        defer { listener.stop() }
+        let port = listener.sockets[0].port, pid = listener.sockets[0].pid
+        let last = Date().addingTimeInterval(-3 * 3600).rounded()
+        for minutes in [15.0, 10, 5, 0] { try snapshot(db, at: last.addingTimeInterval(-60 * minutes)) }
+        func rowAndFooter(_ arguments: String...) throws -> (row: String, footer: String?) {
+            let result = try portaudit(arguments + ["--db", db, "--wide", "--utc"])
+            try #require(result.status == 0, "\(result.stderr)")
+            let lines = result.stdout.split(separator: "\n").map(String.init)
+            let row = try #require(lines.first { $0.contains(":\(port) ") || $0.hasSuffix(":\(port)") }, "\(result.stdout)")
+            return (row, lines.last { $0.hasPrefix("Listening means") })
+        }
+        let lastText = Timestamp.human(last, utc: true)
+        for command in [["ports"], ["process", "\(pid)"]] {
+            let stale = try rowAndFooter(command[0], command.count > 1 ? command[1] : "--all")
+            #expect(!stale.row.contains(" now") && stale.row.contains(lastText), "\(command): \(stale.row)")
+            #expect(stale.footer?.contains("latest snapshot, \(lastText), 3h ago") == true, "\(command): \(stale.footer ?? "no footer")")
+        }
+        try #require(try portaudit("snapshot", "--db", db, "--quiet").status == 0)
+        let current = try rowAndFooter("ports", "--all")
+        #expect(current.row.contains(" now"), "\(current.row)")
+        #expect(current.footer == nil)
+    }
+
     /// Snapshots leave their few pages in the WAL for the next run, and the WAL is checkpointed
     /// and cut to nothing once it passes its size: it never grows past that, and is not
     /// checkpointed at every run.

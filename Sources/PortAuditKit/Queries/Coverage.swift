@@ -123,6 +123,28 @@ extension Store {
     }
 }
 
+extension Store {
+    /// The newest snapshot, and whether it still speaks for the present: no older than
+    /// `intervals` usual intervals of its host's recent snapshots (`fallbackInterval` while
+    /// there are fewer than two), the rule of `status --check`. Nil without any snapshot.
+    public func latestSnapshot(now: Date = Date(), intervals: Double = 3, fallbackInterval: TimeInterval = 300) throws
+        -> (time: Date, isCurrent: Bool)? {
+        try read { db in
+            var newest: (time: Int64, usual: TimeInterval?)?
+            for host in try Int64.fetchAll(db, sql: "SELECT id FROM host") {
+                let recent = try Int64.fetchAll(db, sql: "SELECT started_at FROM snapshot WHERE host_id = ? ORDER BY started_at DESC LIMIT ?",
+                                                arguments: [host, Coverage.recentSnapshots])
+                guard let time = recent.first, time > newest?.time ?? .min else { continue }
+                newest = (time, Coverage.analyse(times: recent).usual)
+            }
+            return newest.map { newest in
+                let time = Timestamp.date(milliseconds: newest.time)
+                return (time, now.timeIntervalSince(time) <= intervals * (newest.usual ?? fallbackInterval))
+            }
+        }
+    }
+}
+
 /// Coverage read inside an open transaction, for queries that need it.
 struct CoverageQuery {
     let db: Database
