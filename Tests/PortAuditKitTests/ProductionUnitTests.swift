@@ -60,6 +60,8 @@ import Testing
         ("mysql -u root -psecret db", "mysql -u root -p*** db"),
         ("proxy --upstream https://admin:pa55@example.com/x", "proxy --upstream https://admin:***@example.com/x"),
         ("redis-cli -u redis://:pw@127.0.0.1:6379", "redis-cli -u redis://:***@127.0.0.1:6379"),
+        ("curl -H Authorization: Bearer bear555 https://example.invalid/", "curl -H Authorization: Bearer *** https://example.invalid/"),
+        ("agent --header Authorization:Basic dXNlcjpwdw==", "agent --header Authorization:Basic ***"),
         ("agent --url=postgres://u:p@db/name", "agent --url=postgres://u:***@db/name"),
     ])
     func redactionMasksEachSecretPattern(input: String, expected: String) {

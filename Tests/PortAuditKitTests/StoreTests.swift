@@ -123,6 +123,19 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: header + "-wal"))
     }
 
+    /// status reports the store's size, not its link's, when --db names a link to it.
+    @Test func statusThroughALinkSizesTheStore() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let db = directory.file("store.db"), link = directory.file("link.db")
+        try #require(try portaudit("snapshot", "--db", db, "--quiet").status == 0)
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: db)
+        let status = try portaudit("status", "--db", link, "--format", "json")
+        try #require(status.status == 0, "\(status.stderr)")
+        let bytes = try storeBytes(db).reduce(0) { $0 + $1.count }
+        #expect((try parseJSON(status.stdout) as? [String: Any])?["bytes"] as? Int == bytes)
+    }
+
     @Test func truncatedStoreIsRefused() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }

@@ -64,9 +64,13 @@ extension Store {
         return report
     }
 
+    /// The size of the store and its log. Through a link, the log is beside the file it
+    /// leads to, as SQLite names it.
     func fileBytes() -> Int64 {
-        [path, path + "-wal"].reduce(Int64(0)) { total, file in
-            total + ((try? FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.int64Value ?? 0)
+        let file = realpath(path, nil).map { resolved in defer { free(resolved) }; return String(cString: resolved) } ?? path
+        return [file, file + "-wal"].reduce(Int64(0)) { total, file in
+            var info = stat()
+            return total + (stat(file, &info) == 0 ? Int64(info.st_size) : 0)
         }
     }
 

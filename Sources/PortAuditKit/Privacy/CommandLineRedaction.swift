@@ -17,6 +17,9 @@ public enum CommandLineRedaction {
     /// Short options that take a password right after them (mysql -pSECRET, -p SECRET).
     static let shortPasswordOptions: Set<String> = ["-p"]
 
+    /// HTTP authorization schemes, whose credentials follow them ("Authorization: Bearer TOKEN").
+    static let authorizationSchemes: Set<String> = ["bearer", "basic", "digest"]
+
     public static func redact(_ cmdline: String) -> String {
         var words = cmdline.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
         var maskNext = false
@@ -27,6 +30,11 @@ public enum CommandLineRedaction {
                 if !word.hasPrefix("-") || word == "-" { words[i] = mask; continue }
             }
             word = maskURLCredentials(word)
+            if let scheme = word.split(separator: ":").last, authorizationSchemes.contains(scheme.lowercased()) {
+                maskNext = true
+                words[i] = word
+                continue
+            }
             if let equals = word.firstIndex(of: "=") {
                 let name = String(word[..<equals])
                 if isSecretName(name) { word = name + "=" + mask }

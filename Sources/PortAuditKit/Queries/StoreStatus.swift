@@ -56,10 +56,7 @@ public struct StoreStatus: Encodable, Sendable {
 extension Store {
     /// With `verify`, also reads every page (PRAGMA integrity_check).
     public func status(verify: Bool = false) throws -> StoreStatus {
-        let bytes = [path, path + "-wal"].reduce(Int64(0)) { total, file in
-            let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.int64Value ?? 0
-            return total + size
-        }
+        let bytes = fileBytes()
         return try read { db in
             let applied = try Schema.applied(db)
             // Every snapshot belongs to a host: their sum spares a second count of the whole table.
