@@ -176,6 +176,37 @@ extension LiveSystemTests {
 
     /// A watch that stops checking (SIGSTOP here; a suspended machine alike) records the pause
     /// as a gap when it resumes, from its last check to the first after.
+    @Test func watchSessionLeavesTheScheduleAlone() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let db = directory.file("store.db")
+        let start = Date().addingTimeInterval(-300).rounded()
+        for minute in 0..<4 { try snapshot(db, at: start.addingTimeInterval(60 * Double(minute))) }
+        let store = try DatabaseQueue(path: db)
+        let count = { try store.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM snapshot") ?? 0 } }
+        // A short session whose changes it writes a second or so apart.
+        let watch = try WatchProcess(["--interval", "100ms", "--heartbeat", "1h", "--db", db])
+        try eventually("the watch's first snapshot") { try store.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM watch_run") } == 1 }
+        for _ in 0..<3 {
+            var before = try count()
+            let listener = try Listeners("tcp4")
+            try eventually("watch to write the listener opened") { try count() > before }
+            usleep(1_100_000)
+            before = try count()
+            listener.stop()
+            try eventually("watch to write it closed") { try count() > before }
+            usleep(1_100_000)
+        }
+        #expect(try watch.terminate() == 0)
+        let watchEnd = try #require(try store.read { db in try Int64.fetchOne(db, sql: "SELECT max(started_at) FROM snapshot") })
+        // cron goes on every minute: none of its pauses is a gap.
+        for minute in 1...3 { try snapshot(db, at: Timestamp.date(milliseconds: watchEnd).addingTimeInterval(60 * Double(minute))) }
+        let gaps = try store.read { db in try Row.fetchAll(db, sql: "SELECT from_at, to_at, usual_ms FROM coverage_gap") }
+        #expect(gaps.isEmpty, "\(gaps)")
+        let status = try #require(try parseJSON(try portaudit("status", "--db", db, "--format", "json").stdout) as? [String: Any])
+        #expect((status["hosts"] as? [[String: Any]])?.first?["usual_interval_seconds"] as? Double == 60)
+    }
+
     @Test func watchRecordsAPauseInItsChecksAsAGap() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }

@@ -68,10 +68,27 @@ public enum Coverage {
     /// Fewer spacings than this say nothing usual yet (two manual runs seconds apart, then cron).
     static let spacingsToJudge = 3
 
+    /// The times of a host's latest scheduled snapshots (at most `recentSnapshots`) before
+    /// `time` and not before `cut`, newest first: what says how often `snapshot` runs. Those
+    /// a watch run wrote are left out: its checks are seconds apart, and a short session would
+    /// make every later pause between cron's snapshots read as a gap.
+    static func recentScheduledTimes(_ db: Database, host: Int64, before time: Int64 = .max, notBefore cut: Int64 = .min) throws -> [Int64] {
+        try Int64.fetchAll(db, sql: """
+            SELECT s.started_at FROM snapshot s
+            WHERE s.host_id = ? AND s.started_at < ? AND s.started_at >= ?
+              AND NOT EXISTS (SELECT 1 FROM watch_run w WHERE w.host_id = s.host_id AND w.started_at <= s.started_at
+                              AND s.started_at <= coalesce(w.stopped_at, w.updated_at))
+            ORDER BY s.started_at DESC LIMIT ?
+            """, arguments: [host, time, cut, recentSnapshots])
+    }
+
     /// The gap that a snapshot at `time` ends, judged against `earlier` (the host's latest
-    /// snapshots before it, any order); nil when the pause is not one, or is the same run.
-    static func gap(endingAt time: Int64, after earlier: [Int64], factor: Double = gapFactor) -> (gap: CoverageGap, usualMs: Int64)? {
-        guard let previous = earlier.max(), time - previous >= 1000,
+    /// scheduled snapshots before it, any order) after the pause since `previous` (the latest
+    /// snapshot of any kind; by default the latest of `earlier`); nil when the pause is not
+    /// one, or is the same run.
+    static func gap(endingAt time: Int64, after earlier: [Int64], previous: Int64? = nil,
+                    factor: Double = gapFactor) -> (gap: CoverageGap, usualMs: Int64)? {
+        guard let previous = previous ?? earlier.max(), time - previous >= 1000,
               let (usual, spacings) = usualSpacing(runs(earlier)), spacings >= spacingsToJudge,
               Double(time - previous) > factor * usual
         else { return nil }
@@ -132,10 +149,9 @@ extension Store {
         try read { db in
             var newest: (time: Int64, usual: TimeInterval?)?
             for host in try Int64.fetchAll(db, sql: "SELECT id FROM host") {
-                let recent = try Int64.fetchAll(db, sql: "SELECT started_at FROM snapshot WHERE host_id = ? ORDER BY started_at DESC LIMIT ?",
-                                                arguments: [host, Coverage.recentSnapshots])
-                guard let time = recent.first, time > newest?.time ?? .min else { continue }
-                newest = (time, Coverage.analyse(times: recent).usual)
+                guard let time = try Int64.fetchOne(db, sql: HistoryQuery.latestSnapshotSQL, arguments: [host]),
+                      time > newest?.time ?? .min else { continue }
+                newest = (time, Coverage.analyse(times: try Coverage.recentScheduledTimes(db, host: host)).usual)
             }
             return newest.map { newest in
                 let time = Timestamp.date(milliseconds: newest.time)
@@ -172,9 +188,7 @@ struct CoverageQuery {
         let last = try Int64.fetchOne(db, sql: "SELECT max(started_at) FROM snapshot WHERE host_id = ?", arguments: [hostID])
         // The usual spacing now, as the collector judges a pause: that of the recent snapshots
         // (before the cut only those dating surviving listeners remain, which say nothing).
-        let recent = try Int64.fetchAll(db, sql: """
-            SELECT started_at FROM snapshot WHERE host_id = ? AND started_at >= ? ORDER BY started_at DESC LIMIT ?
-            """, arguments: [hostID, cut ?? Int64.min, Coverage.recentSnapshots])
+        let recent = try Coverage.recentScheduledTimes(db, host: hostID, notBefore: cut ?? .min)
         let name = try hostname ?? String.fetchOne(db, sql: "SELECT hostname FROM host WHERE id = ?", arguments: [hostID]) ?? ""
         return HostCoverage(hostID: hostID, hostname: name, snapshots: count,
                             firstSnapshot: first.map(Timestamp.date(milliseconds:)),

@@ -220,12 +220,11 @@ private struct SnapshotWriter<Source: ListenerSource> {
         case .pausedSince(let since, let usualMs):
             gap = (Timestamp.milliseconds(since), usualMs)
         case .judgedByHistory:
-            let earlier = try Int64.fetchAll(db, sql: """
-                SELECT started_at FROM snapshot
-                WHERE host_id = ? AND started_at < ? AND started_at >= (SELECT coalesce(max(cut_before), 0) FROM prune)
-                ORDER BY started_at DESC LIMIT ?
-                """, arguments: [hostID, time, Coverage.recentSnapshots])
-            guard let found = Coverage.gap(endingAt: time, after: earlier) else { return }
+            let cut = try Int64.fetchOne(db, sql: "SELECT coalesce(max(cut_before), 0) FROM prune") ?? 0
+            let earlier = try Coverage.recentScheduledTimes(db, host: hostID, before: time, notBefore: cut)
+            let previous = try Int64.fetchOne(db, sql: "SELECT max(started_at) FROM snapshot WHERE host_id = ? AND started_at < ?",
+                                              arguments: [hostID, time])
+            guard let found = Coverage.gap(endingAt: time, after: earlier, previous: previous) else { return }
             gap = (Timestamp.milliseconds(found.gap.from), found.usualMs)
         }
         try db.execute(sql: "INSERT OR IGNORE INTO coverage_gap (host_id, from_at, to_at, usual_ms) VALUES (?, ?, ?, ?)",
