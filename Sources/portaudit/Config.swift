@@ -11,8 +11,8 @@ struct Config: ParsableCommand {
             keeps none. Setting redact or none also applies it to the command lines already stored.
             """)
 
-    @Argument(help: "The setting: cmdline.")
-    var name: String
+    @Argument(help: "The setting: cmdline. Omitted, every setting is listed.")
+    var name: String?
 
     @Argument(help: "The new value; omitted, the current one is printed.")
     var value: String?
@@ -20,6 +20,10 @@ struct Config: ParsableCommand {
     @OptionGroup var store: StoreOptions
 
     func validate() throws {
+        guard let name else {
+            if value != nil { throw ValidationError("a value needs the name of its setting") }
+            return
+        }
         guard name == "cmdline" else { throw ValidationError("unknown setting \"\(name)\"; known: cmdline") }
         if let value, CommandLinePolicy(rawValue: value) == nil {
             throw ValidationError("cmdline must be full, redact or none, not \"\(value)\"")
@@ -28,7 +32,8 @@ struct Config: ParsableCommand {
 
     func run() throws {
         guard let value, let policy = CommandLinePolicy(rawValue: value) else {
-            print(try store.open(.readOnly).commandLinePolicy().rawValue)
+            let current = try store.open(.readOnly).commandLinePolicy().rawValue
+            print(name == nil ? "cmdline = \(current)" : current)
             return
         }
         let changed = try store.open(.readWrite).setCommandLinePolicy(policy)

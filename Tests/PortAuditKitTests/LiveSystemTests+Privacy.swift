@@ -92,6 +92,7 @@ extension LiveSystemTests {
         let setting = directory.file("setting.db")
         try #require(try portaudit("config", "cmdline", "redact", "--db", setting).status == 0)
         #expect(try portaudit("config", "cmdline", "--db", setting).stdout == "redact\n")
+        #expect(try portaudit("config", "--db", setting).stdout == "cmdline = redact\n")
         try #require(try portaudit("snapshot", "--db", setting, "--quiet").status == 0)
         try expectMasked(setting, "the redact setting")
         let status = try #require(try parseJSON(try portaudit("status", "--db", setting, "--format", "json").stdout) as? [String: Any])
