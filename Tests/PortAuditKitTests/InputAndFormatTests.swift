@@ -22,6 +22,10 @@ import Testing
         let thisYear = Timestamp.fields(Date(), utc: true).year
         let recent = try #require(Timestamp.parseISO("\(thisYear)-01-01T00:00:01.000Z"))
         #expect(style.shortTime(recent) == "01-01 00:00:01")
+        // Bounds within one second show their milliseconds, others whole seconds.
+        let close = (Timestamp.date(milliseconds: 921_643_567_100), Timestamp.date(milliseconds: 921_643_567_900))
+        #expect(style.times(close.0, close.1) == ("1999-03-17 04:06:07.100", "1999-03-17 04:06:07.900"))
+        #expect(style.times(close.0, close.1.addingTimeInterval(1)) == ("1999-03-17 04:06:07", "1999-03-17 04:06:08"))
         // A table shows every time in one form: with the year as soon as one time needs it.
         var table = RecordTable(fields: ["first_seen", "last_seen"])
         table.append([.time(recent), .time(recent)])

@@ -54,7 +54,7 @@ import Testing
         let table = try portaudit("history", "\(port)/tcp", "--db", db, "--utc")
         #expect(table.status == 0)
         #expect(table.stdout.contains("Appeared between"))
-        #expect(table.stdout.contains("pid \(first.sockets[0].pid)"))
+        #expect(table.stdout.contains("pid \(first.sockets[0].pid) python3 (root, started "), "\(table.stdout)")
         #expect(table.stdout.contains("pid \(second.sockets[0].pid)"))
         #expect(table.stdout.split(separator: "\n").allSatisfy { $0.count <= 80 })
     }

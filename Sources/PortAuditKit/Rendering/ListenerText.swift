@@ -17,6 +17,13 @@ public struct TextStyle: Sendable {
     }
 
     public func time(_ date: Date) -> String { Timestamp.human(date, utc: utc) }
+
+    /// Two times that bound something, with milliseconds when whole seconds would read the
+    /// same ("between 10:05:01 and 10:05:01" says nothing; watch checks are that close).
+    func times(_ first: Date, _ second: Date) -> (String, String) {
+        let fine = Timestamp.milliseconds(first) / 1000 == Timestamp.milliseconds(second) / 1000
+        return (Timestamp.human(first, utc: utc, milliseconds: fine), Timestamp.human(second, utc: utc, milliseconds: fine))
+    }
 }
 
 enum Endpoint {
@@ -91,8 +98,9 @@ public enum ListenerText {
             return lines.joined(separator: "\n")
         }
         if let after = history.appearedAfter {
-            lines.append("Appeared between \(style.time(after)) (last snapshot without it)")
-            lines.append("             and \(style.time(firstSeen)) (first snapshot with it)")
+            let (afterText, firstText) = style.times(after, firstSeen)
+            lines.append("Appeared between \(afterText) (last snapshot without it)")
+            lines.append("             and \(firstText) (first snapshot with it)")
         } else {
             lines.append("Already listening at the store's first snapshot, \(style.time(firstSeen))")
         }
@@ -105,9 +113,11 @@ public enum ListenerText {
             lines.append("\(interval.proto.rawValue) \(endpoint)\(sockets)\(namespace)")
             switch (interval.began, interval.appearedAfter) {
             case ("changed", let after?):
-                lines.append("  from \(style.time(interval.firstSeen)), holders changed since \(style.time(after))")
+                let (afterText, firstText) = style.times(after, interval.firstSeen)
+                lines.append("  from \(firstText), holders changed since \(afterText)")
             case (_, let after?):
-                lines.append("  appeared after \(style.time(after)), seen from \(style.time(interval.firstSeen))")
+                let (afterText, firstText) = style.times(after, interval.firstSeen)
+                lines.append("  appeared after \(afterText), seen from \(firstText)")
             default:
                 lines.append("  seen from the store's first snapshot, \(style.time(interval.firstSeen))")
             }
@@ -115,14 +125,19 @@ public enum ListenerText {
                 lines.append("  still listening at the last snapshot, \(style.time(interval.lastSeen))")
             } else {
                 let how = interval.ended == "replaced" ? "holders changed" : "gone"
-                let by = interval.goneBy.map { ", \(how) by \(style.time($0))" } ?? ""
-                lines.append("  last seen \(style.time(interval.lastSeen))\(by)")
+                if let goneBy = interval.goneBy {
+                    let (lastText, goneText) = style.times(interval.lastSeen, goneBy)
+                    lines.append("  last seen \(lastText), \(how) by \(goneText)")
+                } else {
+                    lines.append("  last seen \(style.time(interval.lastSeen))")
+                }
             }
             for gap in interval.unobserved {
                 lines.append("  unknown from \(style.time(gap.from)) to \(style.time(gap.to)): no snapshot in \(DurationText.approximate(gap.duration))")
             }
             for holder in interval.processes {
-                lines.append("  pid \(holder.pid) \(holder.name) (\(holder.userText)): \(holder.containerPrefix)\(holder.commandText)")
+                let started = holder.startedAt.map { ", started \(style.time($0))" } ?? ""
+                lines.append("  pid \(holder.pid) \(holder.name) (\(holder.userText)\(started)): \(holder.containerPrefix)\(holder.commandText)")
             }
             for socket in interval.unattributed {
                 lines.append("  no readable holder (\(socket.reason)), socket uid \(socket.socketUid)")

@@ -72,9 +72,10 @@ public enum Timestamp {
     }
 
     /// 2026-11-26 10:05:00, in UTC or in the local time zone.
-    public static func human(_ date: Date, utc: Bool) -> String {
+    public static func human(_ date: Date, utc: Bool, milliseconds showMilliseconds: Bool = false) -> String {
         let c = fields(date, utc: utc)
-        return "\(digits(c.year, 4))-\(digits(c.month, 2))-\(digits(c.day, 2)) \(digits(c.hour, 2)):\(digits(c.minute, 2)):\(digits(c.second, 2))"
+        let text = "\(digits(c.year, 4))-\(digits(c.month, 2))-\(digits(c.day, 2)) \(digits(c.hour, 2)):\(digits(c.minute, 2)):\(digits(c.second, 2))"
+        return showMilliseconds ? text + "." + digits(milliseconds(date) - floorDivide(milliseconds(date), 1000) * 1000, 3) : text
     }
 
     /// The calendar fields of `date` in UTC or in local time (the C library's zone rules: TZ,
