@@ -46,7 +46,7 @@ struct ReportOptions: ParsableArguments {
 
 /// How every row-printing command writes: one format machinery for all of them.
 struct OutputOptions: ParsableArguments {
-    @Option(name: .long, help: "Output format: table, json (an array), jsonl (one object per line) or csv (with a header).")
+    @Option(name: .long, help: "Output format: table, json (an array of rows; history: one document), jsonl (one row per line) or csv (with a header).")
     var format: OutputFormat = .table
 
     @Flag(name: .long, help: "Show times in UTC instead of the local time zone, and read times given without an offset as UTC.")

@@ -12,7 +12,7 @@ struct Usage: ParsableCommand {
             Connections are the established TCP connections of the listeners and the accept queue \
             their waiting connections, at the snapshots of each period (max over the period, and the \
             mean for connections). Periods start at local midnight (UTC with --utc); weeks on Monday. \
-            --since defaults to 24h for --by hour, 30d for day, 12w for week. --per-listener gives \
+            --since defaults to 24h for --by hour, 30d for day, 12w for week, or the first snapshot when later. --per-listener gives \
             one row per TCP listener instead, busiest first.
             """)
 
@@ -33,10 +33,13 @@ struct Usage: ParsableCommand {
 
     func run() throws {
         let now = Date()
-        let since = try output.time(since, option: "--since", now: now) ?? now.addingTimeInterval(-by.defaultSpan)
+        let opened = try store.open(.readOnly)
+        // By default the last span, but not before the store began: a day-old store shows one day.
+        let since = try output.time(since, option: "--since", now: now)
+            ?? max(now.addingTimeInterval(-by.defaultSpan), try opened.earliestSnapshot() ?? now)
         let ports = try parsePorts(port)
         if perListener {
-            let rows = try store.open(.readOnly).usageByListener(since: since, until: now, ports: ports)
+            let rows = try opened.usageByListener(since: since, until: now, ports: ports)
             let top = UsageChart.top(rows, "connections_max")
             output.emit(rows, columns: [
                 TableColumn.endpoint,
@@ -52,7 +55,7 @@ struct Usage: ParsableCommand {
             ], empty: "no TCP listener seen in that window")
             return
         }
-        let rows = try store.open(.readOnly).usage(since: since, until: now, by: by, ports: ports, timeZone: output.timeZone)
+        let rows = try opened.usage(since: since, until: now, by: by, ports: ports, timeZone: output.timeZone)
         let top = UsageChart.top(rows, "connections_max")
         let period = by
         let columns: [TableColumn] = [

@@ -28,6 +28,7 @@ import Testing
         #expect(try contrib("portaudit.cron").contains("*/5 * * * * root /usr/local/bin/portaudit snapshot --quiet --db /var/lib/portaudit/portaudit.db\n"))
         #expect(try contrib("portaudit-snapshot.timer").contains("OnUnitActiveSec=5m\n"))
         #expect(try contrib("portaudit-snapshot.service").contains("ReadWritePaths=/var/lib/portaudit\n"))
+        #expect(try contrib("portaudit-snapshot.service").contains("PrivateTmp=yes\n"))
         #expect(try StoreSafetyTests.mode(root.file("var/lib/portaudit")) == 0o700)
 
         // show prints the same, changes nothing.
@@ -50,6 +51,8 @@ import Testing
         #expect(show.stdout.contains("ExecStart=\(portauditBinary) snapshot --quiet --db '\(root.file("my store.db"))'")
                 || show.stdout.contains("snapshot --quiet --db '\(root.file("my store.db"))'"), "\(show.stdout)")
         #expect(show.stdout.contains("OnUnitActiveSec=15m"))
+        // The store is under /tmp: a private /tmp would hide it from the service.
+        #expect(root.path.hasPrefix("/tmp/") && !show.stdout.contains("PrivateTmp"), "\(show.stdout)")
         #expect(show.stdout.contains("# then: systemctl"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: root.path).isEmpty)
     }

@@ -63,6 +63,19 @@ import Testing
         }
     }
 
+    /// Without --since, a store a few minutes old is not shown as 30 empty days.
+    @Test func defaultWindowStartsNoEarlierThanTheStore() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let db = directory.file("new.db")
+        try #require(try portaudit("snapshot", "--db", db, "--quiet").status == 0)
+        let result = try portaudit("usage", "--db", db, "--format", "json", "--utc")
+        try #require(result.status == 0, "\(result.stderr)")
+        let periods = try #require(try parseJSON(result.stdout) as? [[String: Any]])
+        #expect(periods.count == 1 || periods.count == 2, "today, and yesterday only when run across midnight: \(periods.count)")
+        #expect(periods.last?["snapshots"] as? Int == 1 || periods.first?["snapshots"] as? Int == 1)
+    }
+
     @Test func perListenerFiguresCountOnlyTheSnapshotsThatSawIt() throws {
         let (store, directory) = try store()
         defer { directory.remove() }

@@ -57,11 +57,12 @@ public struct SchedulePlan: Sendable {
         case .systemd:
             let directory = user.map { "\($0.home)/.config/systemd/user" } ?? "/etc/systemd/system"
             let storeDirectory = (store as NSString).deletingLastPathComponent
-            // System-wide, the service may write the store's directory and nothing else.
+            // System-wide, the service may write the store's directory and nothing else. A store
+            // in /tmp or /var/tmp must stay visible: no private /tmp then.
+            let inTmp = ["/tmp/", "/var/tmp/"].contains { storeDirectory.hasPrefix($0) || storeDirectory + "/" == $0 }
             let hardening = user != nil ? "" : """
                 NoNewPrivileges=yes
-                PrivateTmp=yes
-                ProtectSystem=strict
+                \(inTmp ? "" : "PrivateTmp=yes\n")ProtectSystem=strict
                 ReadWritePaths=\(storeDirectory)
 
                 """

@@ -26,6 +26,14 @@ extension Store {
 }
 
 extension Store {
+    /// The oldest snapshot of the store (one index seek per host); nil without any.
+    public func earliestSnapshot() throws -> Date? {
+        try read { db in
+            try Int64.fetchOne(db, sql: "SELECT min((SELECT min(s.started_at) FROM snapshot s WHERE s.host_id = h.id)) FROM host h")
+                .map(Timestamp.date(milliseconds:))
+        }
+    }
+
     /// Per TCP listener seen in the window: at how many snapshots, and how busy it was there.
     public func usageByListener(since: Date, until: Date = Date(), ports: PortSpec? = nil) throws -> RecordTable {
         try read { db in try ListenerUsageQuery(db: db).run(since: since, until: until, ports: ports) }
