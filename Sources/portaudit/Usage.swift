@@ -33,11 +33,11 @@ struct Usage: ParsableCommand {
 
     func run() throws {
         let now = Date()
+        let given = try output.time(since, option: "--since", now: now)
+        let ports = try parsePorts(port)
         let opened = try store.open(.readOnly)
         // By default the last span, but not before the store began: a day-old store shows one day.
-        let since = try output.time(since, option: "--since", now: now)
-            ?? max(now.addingTimeInterval(-by.defaultSpan), try opened.earliestSnapshot() ?? now)
-        let ports = try parsePorts(port)
+        let since = try given ?? max(now.addingTimeInterval(-by.defaultSpan), opened.earliestSnapshot() ?? now)
         if perListener {
             let rows = try opened.usageByListener(since: since, until: now, ports: ports)
             let top = UsageChart.top(rows, "connections_max")

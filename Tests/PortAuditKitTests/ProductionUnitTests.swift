@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 @testable import PortAuditKit
 
@@ -18,6 +19,42 @@ import Testing
         #expect(DurationText.exact(7200) == "2h")
         #expect(DurationText.approximate(298) == "4m 58s")
         #expect(DurationText.approximate(3 * 3600 + 600) == "3h 10m")
+    }
+
+    /// The usual interval comes from the snapshots `snapshot` wrote, not watch's; in a store
+    /// only watch writes, from watch's.
+    @Test func usualIntervalIsTheSchedulesUnlessOnlyWatchWrites() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.file("s.db")
+        _ = try Store(path: path, access: .readWrite)
+        let queue = try DatabaseQueue(path: path)
+        let base: Int64 = 1_700_000_000_000
+        try queue.write { db in
+            try db.execute(sql: """
+                INSERT INTO host (id, machine_id, hostname) VALUES (1, 'm', 'h');
+                INSERT INTO netns (id, host_id, inode) VALUES (1, 1, 1);
+                INSERT INTO watch_run (id, host_id, pid, started_at, updated_at, interval_ms, heartbeat_ms, checks, snapshots,
+                                       cpu_user_ms, cpu_system_ms) VALUES (1, 1, 1, 0, 0, 500, 300000, 0, 0, 0, 0);
+                """)
+            // Five cron snapshots a minute apart, then ten of a watch two seconds apart.
+            let times = (0..<5).map { (base + $0 * 60_000, nil as Int64?) } + (1...10).map { (base + 4 * 60_000 + $0 * 2_000, 1 as Int64?) }
+            for (time, run) in times {
+                try db.execute(sql: """
+                    INSERT INTO snapshot (host_id, netns_id, started_at, duration_ms, as_root, source, listeners, sockets,
+                                          unattributed, opened, closed, changed, watch_run_id)
+                    VALUES (1, 1, ?, 1, 1, 'netlink', 0, 0, 0, 0, 0, 0, ?)
+                    """, arguments: [time, run])
+            }
+        }
+        let scheduled = try queue.read { db in try Coverage.recentScheduledTimes(db, host: 1) }
+        #expect(scheduled == (0..<5).reversed().map { base + $0 * 60_000 })
+        #expect(Coverage.analyse(times: scheduled).usual == 60)
+        // A minute after the watch's last snapshot: no gap, judged by cron's minute.
+        #expect(Coverage.gap(endingAt: base + 4 * 60_000 + 80_000, after: scheduled, previous: base + 4 * 60_000 + 20_000) == nil)
+        // Without enough cron snapshots to judge by, watch's own say what is usual.
+        try queue.write { db in try db.execute(sql: "UPDATE snapshot SET watch_run_id = 1") }
+        #expect(try queue.read { db in try Coverage.recentScheduledTimes(db, host: 1) }.count == 15)
     }
 
     @Test func gapIsAPauseMuchLongerThanTheUsualInterval() {

@@ -174,8 +174,9 @@ extension LiveSystemTests {
         #expect(gaps == 0, "checks every 100 ms between the snapshots: no gap")
     }
 
-    /// A watch that stops checking (SIGSTOP here; a suspended machine alike) records the pause
-    /// as a gap when it resumes, from its last check to the first after.
+    /// A short watch session (its changes written a second or so apart) says nothing of how
+    /// often cron runs `snapshot`: the pauses between cron's later snapshots are no gaps. The
+    /// snapshots are told apart by who wrote them, a cron run during the watch included.
     @Test func watchSessionLeavesTheScheduleAlone() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
@@ -197,7 +198,17 @@ extension LiveSystemTests {
             try eventually("watch to write it closed") { try count() > before }
             usleep(1_100_000)
         }
+        // cron runs during the watch too.
+        try #require(try portaudit("snapshot", "--db", db, "--quiet").status == 0)
+        let cronDuringWatch = try #require(try store.read { db in try Int64.fetchOne(db, sql: "SELECT max(id) FROM snapshot") })
         #expect(try watch.terminate() == 0)
+        let writers = try store.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, watch_run_id FROM snapshot ORDER BY id").map { ($0[0] as Int64, $0[1] as Int64?) }
+        }
+        let runID = try store.read { db in try Int64.fetchOne(db, sql: "SELECT id FROM watch_run") }
+        #expect(writers.prefix(4).allSatisfy { $0.1 == nil }, "\(writers)")
+        #expect(writers.dropFirst(4).allSatisfy { $0.0 == cronDuringWatch ? $0.1 == nil : $0.1 == runID }, "\(writers)")
+        #expect(writers.count >= 4 + 7)
         let watchEnd = try #require(try store.read { db in try Int64.fetchOne(db, sql: "SELECT max(started_at) FROM snapshot") })
         // cron goes on every minute: none of its pauses is a gap.
         for minute in 1...3 { try snapshot(db, at: Timestamp.date(milliseconds: watchEnd).addingTimeInterval(60 * Double(minute))) }
@@ -207,6 +218,8 @@ extension LiveSystemTests {
         #expect((status["hosts"] as? [[String: Any]])?.first?["usual_interval_seconds"] as? Double == 60)
     }
 
+    /// A watch that stops checking (SIGSTOP here; a suspended machine alike) records the pause
+    /// as a gap when it resumes, from its last check to the first after.
     @Test func watchRecordsAPauseInItsChecksAsAGap() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }

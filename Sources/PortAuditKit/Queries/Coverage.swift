@@ -70,16 +70,17 @@ public enum Coverage {
 
     /// The times of a host's latest scheduled snapshots (at most `recentSnapshots`) before
     /// `time` and not before `cut`, newest first: what says how often `snapshot` runs. Those
-    /// a watch run wrote are left out: its checks are seconds apart, and a short session would
-    /// make every later pause between cron's snapshots read as a gap.
+    /// a watch run wrote are left out (their changes come seconds apart, and a short session
+    /// would make every later pause between cron's snapshots read as a gap), unless too few
+    /// others remain among the latest to judge by, as in a store only watch writes.
     static func recentScheduledTimes(_ db: Database, host: Int64, before time: Int64 = .max, notBefore cut: Int64 = .min) throws -> [Int64] {
-        try Int64.fetchAll(db, sql: """
-            SELECT s.started_at FROM snapshot s
-            WHERE s.host_id = ? AND s.started_at < ? AND s.started_at >= ?
-              AND NOT EXISTS (SELECT 1 FROM watch_run w WHERE w.host_id = s.host_id AND w.started_at <= s.started_at
-                              AND s.started_at <= coalesce(w.stopped_at, w.updated_at))
-            ORDER BY s.started_at DESC LIMIT ?
-            """, arguments: [host, time, cut, recentSnapshots])
+        let latest = try Row.fetchAll(db, sql: """
+            SELECT started_at, watch_run_id IS NULL FROM snapshot
+            WHERE host_id = ? AND started_at < ? AND started_at >= ?
+            ORDER BY started_at DESC LIMIT ?
+            """, arguments: [host, time, cut, 4 * recentSnapshots])
+        let scheduled = latest.filter { $0[1] as Bool }.prefix(recentSnapshots).map { $0[0] as Int64 }
+        return scheduled.count > spacingsToJudge ? scheduled : latest.prefix(recentSnapshots).map { $0[0] as Int64 }
     }
 
     /// The gap that a snapshot at `time` ends, judged against `earlier` (the host's latest
