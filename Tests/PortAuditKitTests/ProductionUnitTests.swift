@@ -99,6 +99,7 @@ import Testing
         ("redis-cli -u redis://:pw@127.0.0.1:6379", "redis-cli -u redis://:***@127.0.0.1:6379"),
         ("curl -H Authorization: Bearer bear555 https://example.invalid/", "curl -H Authorization: Bearer *** https://example.invalid/"),
         ("agent --header Authorization:Basic dXNlcjpwdw==", "agent --header Authorization:Basic ***"),
+        ("app --theme basic app:app", "app --theme basic app:app"),
         ("agent --url=postgres://u:p@db/name", "agent --url=postgres://u:***@db/name"),
     ])
     func redactionMasksEachSecretPattern(input: String, expected: String) {

@@ -30,7 +30,9 @@ public enum CommandLineRedaction {
                 if !word.hasPrefix("-") || word == "-" { words[i] = mask; continue }
             }
             word = maskURLCredentials(word)
-            if let scheme = word.split(separator: ":").last, authorizationSchemes.contains(scheme.lowercased()) {
+            // "Authorization: Bearer TOKEN" or "Authorization:Basic TOKEN": only after the header's name.
+            let afterHeader = word.lowercased().hasPrefix("authorization:") || i > 0 && words[i - 1].lowercased().hasSuffix("authorization:")
+            if afterHeader, let scheme = word.split(separator: ":").last, authorizationSchemes.contains(scheme.lowercased()) {
                 maskNext = true
                 words[i] = word
                 continue

@@ -152,7 +152,8 @@ extension Store {
             for host in try Int64.fetchAll(db, sql: "SELECT id FROM host") {
                 guard let time = try Int64.fetchOne(db, sql: HistoryQuery.latestSnapshotSQL, arguments: [host]),
                       time > newest?.time ?? .min else { continue }
-                newest = (time, Coverage.analyse(times: try Coverage.recentScheduledTimes(db, host: host)).usual)
+                let cut = try CoverageQuery(db: db).latestCut() ?? .min
+                newest = (time, Coverage.analyse(times: try Coverage.recentScheduledTimes(db, host: host, notBefore: cut)).usual)
             }
             return newest.map { newest in
                 let time = Timestamp.date(milliseconds: newest.time)

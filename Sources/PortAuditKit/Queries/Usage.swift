@@ -70,7 +70,7 @@ struct ListenerUsageQuery {
     /// their changes, not listeners times snapshots.
     func run(since: Date, until: Date, ports: PortSpec?) throws -> RecordTable {
         let snapshots = try Row.fetchAll(db, sql: """
-            SELECT id, netns_id FROM snapshot WHERE started_at BETWEEN ? AND ? ORDER BY id
+            SELECT s.id, s.netns_id FROM host h CROSS JOIN snapshot s ON s.host_id = h.id AND s.started_at BETWEEN ? AND ? ORDER BY s.id
             """, arguments: [Timestamp.milliseconds(since), Timestamp.milliseconds(until)])
         guard let minID = snapshots.first?[0] as Int64?, let maxID = snapshots.last?[0] as Int64? else {
             return RecordTable(fields: Self.fields)
@@ -89,14 +89,7 @@ struct ListenerUsageQuery {
             FROM listener_interval i JOIN listener l ON l.id = i.listener_id JOIN netns n ON n.id = l.netns_id JOIN host h ON h.id = n.host_id
             WHERE l.protocol = 'tcp' AND i.first_snapshot_id <= ? AND (i.last_snapshot_id IS NULL OR i.last_snapshot_id >= ?)\(condition)
             """, arguments: [maxID, minID] + portArguments)
-        var usage: [Int64: [(snapshot: Int64, connections: Int, queue: Int)]] = [:]
-        for row in try Row.fetchAll(db, sql: """
-            SELECT listener_id, snapshot_id, connections, accept_queue FROM listener_usage
-            WHERE listener_id IN (SELECT value FROM json_each(?)) AND snapshot_id <= ?
-            ORDER BY listener_id, snapshot_id
-            """, arguments: [String(describing: Array(Set(intervals.map { $0[0] as Int64 }))), maxID]) {
-            usage[row[0], default: []].append((row[1], row[2], row[3]))
-        }
+        let usage = try UsageSpans.load(db, listeners: intervals.map { $0[0] as Int64 }, through: maxID)
 
         var tallies: [Int64: Tally] = [:]
         for interval in intervals {
@@ -106,11 +99,7 @@ struct ListenerUsageQuery {
             guard !held.isEmpty else { continue }
             var tally = tallies[listener] ?? Tally(row: interval)
             tally.snapshots += held.count
-            let values = usage[listener] ?? []
-            for (k, value) in values.enumerated() {
-                let next = k + 1 < values.count ? values[k + 1].snapshot - 1 : Int64.max
-                let overlap = own.positions(from: value.snapshot, through: next).clamped(to: held)
-                guard !overlap.isEmpty else { continue }
+            for (value, overlap) in usage.spans(of: listener, in: own, over: held) {
                 tally.connectionsMax = max(tally.connectionsMax, value.connections)
                 tally.connectionsSum += value.connections * overlap.count
                 tally.queueMax = max(tally.queueMax, value.queue)
@@ -190,7 +179,8 @@ struct UsageQuery {
     func run(since: Date, until: Date, ports: PortSpec?) throws -> RecordTable {
         let sinceMs = Timestamp.milliseconds(since), untilMs = Timestamp.milliseconds(until)
         let snapshots = try Row.fetchAll(db, sql: """
-            SELECT id, host_id, started_at FROM snapshot WHERE started_at BETWEEN ? AND ? ORDER BY id
+            SELECT s.id, s.host_id, s.started_at FROM host h CROSS JOIN snapshot s ON s.host_id = h.id AND s.started_at BETWEEN ? AND ?
+            ORDER BY s.id
             """, arguments: [sinceMs, untilMs]).map { (id: $0[0] as Int64, host: $0[1] as Int64, at: $0[2] as Int64) }
 
         var starts: [Date] = []
@@ -205,12 +195,8 @@ struct UsageQuery {
         var buckets = Array(repeating: Bucket(), count: starts.count)
         func bucket(_ ms: Int64) -> Int? {
             let date = Timestamp.date(milliseconds: ms)
-            var low = 0, high = starts.count - 1, found: Int?
-            while low <= high {
-                let mid = (low + high) / 2
-                if starts[mid] <= date { found = mid; low = mid + 1 } else { high = mid - 1 }
-            }
-            return found
+            let after = firstIndex(in: starts) { $0 > date }
+            return after > 0 ? after - 1 : nil
         }
 
         // Each host's snapshots of the window in id order, with the runs of them that fall in
@@ -232,7 +218,7 @@ struct UsageQuery {
                 WHERE i.first_snapshot_id <= ? AND (i.last_snapshot_id IS NULL OR i.last_snapshot_id >= ?)\(portCondition)
                 """, arguments: [maxID, minID] + arguments)
             var holders: [Int64: [Int64]] = [:]
-            var usage: [Int64: [(snapshot: Int64, connections: Int, queue: Int)]] = [:]
+            let usage = try UsageSpans.load(db, listeners: intervals.map { $0[1] as Int64 }, through: maxID)
             if !intervals.isEmpty {
                 let ids = String(describing: intervals.map { $0[0] as Int64 })
                 for row in try Row.fetchAll(db, sql: """
@@ -240,14 +226,6 @@ struct UsageQuery {
                     WHERE process_id IS NOT NULL AND interval_id IN (SELECT value FROM json_each(?))
                     """, arguments: [ids]) {
                     holders[row[0], default: []].append(row[1])
-                }
-                let listenerIDs = String(describing: Array(Set(intervals.map { $0[1] as Int64 })))
-                for row in try Row.fetchAll(db, sql: """
-                    SELECT listener_id, snapshot_id, connections, accept_queue FROM listener_usage
-                    WHERE listener_id IN (SELECT value FROM json_each(?)) AND snapshot_id <= ?
-                    ORDER BY listener_id, snapshot_id
-                    """, arguments: [listenerIDs, maxID]) {
-                    usage[row[0], default: []].append((row[1], row[2], row[3]))
                 }
             }
             for interval in intervals {
@@ -259,11 +237,8 @@ struct UsageQuery {
                     buckets[b].listeners.insert(listener)
                     buckets[b].processes.formUnion(holders[interval[0] as Int64] ?? [])
                 }
-                // A listener's values hold from the snapshot of their usage row to the next row's.
-                let values = usage[listener] ?? []
-                for (k, value) in values.enumerated() {
-                    let next = k + 1 < values.count ? values[k + 1].snapshot - 1 : Int64.max
-                    host.add(value.connections, value.queue, over: host.positions(from: value.snapshot, through: next).clamped(to: held))
+                for (value, overlap) in usage.spans(of: listener, in: host, over: held) {
+                    host.add(value.connections, value.queue, over: overlap)
                 }
             }
         }
@@ -331,14 +306,14 @@ private final class SnapshotSeries {
 
     /// The positions of the snapshots whose ids are in first...last (nil or Int64.max: to the end).
     func positions(from first: Int64, through last: Int64?) -> Range<Int> {
-        let low = firstPosition { $0 >= first }
-        let high = last.map { last in last == .max ? ids.count : firstPosition { $0 > last } } ?? ids.count
+        let low = firstIndex(in: ids) { $0 >= first }
+        let high = last.map { last in last == .max ? ids.count : firstIndex(in: ids) { $0 > last } } ?? ids.count
         return low..<max(low, high)
     }
 
     /// The periods the snapshots at `range` fall in.
     func buckets(over range: Range<Int>) -> [Int] {
-        var run = max(0, firstRun { $0 > range.lowerBound } - 1)
+        var run = max(0, firstIndex(in: runs) { $0.start > range.lowerBound } - 1)
         var result: [Int] = []
         while run < runs.count && runs[run].start < range.upperBound {
             result.append(runs[run].bucket)
@@ -370,25 +345,46 @@ private final class SnapshotSeries {
             queues[indices[position]] = queueTotal
         }
     }
+}
 
-    /// The first position whose id satisfies `isAtOrPast` (ids ascend), or `ids.count`.
-    private func firstPosition(_ isAtOrPast: (Int64) -> Bool) -> Int {
-        var low = 0, high = ids.count
-        while low < high {
-            let middle = (low + high) / 2
-            if isAtOrPast(ids[middle]) { high = middle } else { low = middle + 1 }
+/// The first index of `elements` (ordered so that `isPast` is false, then true) for which
+/// `isPast` holds, or `endIndex`: a binary search.
+private func firstIndex<C: RandomAccessCollection>(in elements: C, where isPast: (C.Element) -> Bool) -> C.Index {
+    var low = elements.startIndex, high = elements.endIndex
+    while low < high {
+        let middle = elements.index(low, offsetBy: elements.distance(from: low, to: high) / 2)
+        if isPast(elements[middle]) { high = middle } else { low = elements.index(after: middle) }
+    }
+    return low
+}
+
+/// Each listener's usage rows (stored only when a value changes): a row's values hold from its
+/// snapshot to the next row's.
+private struct UsageSpans {
+    struct Value { var snapshot: Int64, connections: Int, queue: Int }
+    var rows: [Int64: [Value]] = [:]
+
+    static func load(_ db: Database, listeners: [Int64], through maxID: Int64) throws -> UsageSpans {
+        var spans = UsageSpans()
+        guard !listeners.isEmpty else { return spans }
+        for row in try Row.fetchAll(db, sql: """
+            SELECT listener_id, snapshot_id, connections, accept_queue FROM listener_usage
+            WHERE listener_id IN (SELECT value FROM json_each(?)) AND snapshot_id <= ?
+            ORDER BY listener_id, snapshot_id
+            """, arguments: [String(describing: Array(Set(listeners))), maxID]) {
+            spans.rows[row[0], default: []].append(Value(snapshot: row[1], connections: row[2], queue: row[3]))
         }
-        return low
+        return spans
     }
 
-    /// The first run whose start satisfies `isPast` (starts ascend), or `runs.count`.
-    private func firstRun(_ isPast: (Int) -> Bool) -> Int {
-        var low = 0, high = runs.count
-        while low < high {
-            let middle = (low + high) / 2
-            if isPast(runs[middle].start) { high = middle } else { low = middle + 1 }
+    /// The listener's values over the positions `held` of `series`, each with the positions it holds for.
+    func spans(of listener: Int64, in series: SnapshotSeries, over held: Range<Int>) -> [(Value, Range<Int>)] {
+        let values = rows[listener] ?? []
+        return values.indices.compactMap { k in
+            let next = k + 1 < values.count ? values[k + 1].snapshot - 1 : Int64.max
+            let overlap = series.positions(from: values[k].snapshot, through: next).clamped(to: held)
+            return overlap.isEmpty ? nil : (values[k], overlap)
         }
-        return low
     }
 }
 

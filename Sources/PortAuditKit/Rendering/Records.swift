@@ -201,9 +201,10 @@ extension RecordTable {
     public func renderTable(_ columns: [TableColumn], style: TextStyle, colour: Bool = false) -> String {
         var style = style
         let thisYear = Timestamp.fields(Date(), utc: style.utc).year
+        let shown = Set(columns.compactMap { fields.firstIndex(of: $0.field) })
         style.shortTimesOmitYear = rows.allSatisfy { row in
-            row.allSatisfy { value in
-                guard case .time(let date) = value else { return true }
+            shown.allSatisfy { index in
+                guard case .time(let date) = row[index] else { return true }
                 return Timestamp.fields(date, utc: style.utc).year == thisYear
             }
         }

@@ -220,7 +220,7 @@ private struct SnapshotWriter<Source: ListenerSource> {
         case .pausedSince(let since, let usualMs):
             gap = (Timestamp.milliseconds(since), usualMs)
         case .judgedByHistory:
-            let cut = try Int64.fetchOne(db, sql: "SELECT coalesce(max(cut_before), 0) FROM prune") ?? 0
+            let cut = try CoverageQuery(db: db).latestCut() ?? .min
             let earlier = try Coverage.recentScheduledTimes(db, host: hostID, before: time, notBefore: cut)
             let previous = try Int64.fetchOne(db, sql: "SELECT max(started_at) FROM snapshot WHERE host_id = ? AND started_at < ?",
                                               arguments: [hostID, time])
