@@ -82,13 +82,19 @@ struct OutputOptions: ParsableArguments {
     }
 
     /// For tables that say "now" for what the latest snapshot saw: the style, and a footer
-    /// when that snapshot is too old for "now" (cron stopped), which then shows its time.
+    /// for each host whose latest snapshot is too old for "now" (cron stopped), whose rows
+    /// then show that snapshot's time.
     func asOfLatestSnapshot(_ store: Store, now: Date = Date()) throws -> (style: TextStyle, footer: String?) {
         var style = self.style
-        guard let latest = try store.latestSnapshot(now: now), !latest.isCurrent else { return (style, nil) }
-        style.latestSnapshotIsCurrent = false
-        return (style, "Listening means listening at the latest snapshot, \(style.time(latest.time)), "
-                    + "\(DurationText.approximate(now.timeIntervalSince(latest.time))) ago; none has been taken since.")
+        let hosts = try store.latestSnapshots(now: now)
+        let stale = hosts.filter { !$0.isCurrent }
+        style.staleHosts = Set(stale.map(\.hostname))
+        let lines = stale.map { host in
+            let whose = hosts.count > 1 ? " of \(host.hostname)" : ""
+            return "Listening means listening at the latest snapshot\(whose), \(style.time(host.time)), "
+                + "\(DurationText.approximate(now.timeIntervalSince(host.time))) ago; none has been taken since."
+        }
+        return (style, lines.isEmpty ? nil : lines.joined(separator: "\n"))
     }
 
     /// Reads a time option; a bad one is one clear line.

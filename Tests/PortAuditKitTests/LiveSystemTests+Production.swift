@@ -41,6 +41,38 @@ extension LiveSystemTests {
         #expect(current.footer == nil)
     }
 
+    /// A store holding two machines: each one's rows say "now" only if that machine's own
+    /// snapshots are current.
+    @Test func nowIsDecidedPerHost() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let db = directory.file("store.db")
+        let listener = try Listeners("tcp4")
+        defer { listener.stop() }
+        try #require(try portaudit("snapshot", "--db", db, "--quiet").status == 0)
+        let old = Timestamp.milliseconds(Date().addingTimeInterval(-86_400))
+        try DatabaseQueue(path: db).write { db in
+            try db.execute(sql: """
+                INSERT INTO host (id, machine_id, hostname) VALUES (900, 'retired', 'retired-host');
+                INSERT INTO netns (id, host_id, inode) VALUES (900, 900, 1);
+                INSERT INTO snapshot (id, host_id, netns_id, started_at, duration_ms, as_root, source, listeners, sockets,
+                                      unattributed, opened, closed, changed)
+                VALUES (900000, 900, 900, ?, 1, 1, 'netlink', 1, 1, 0, 1, 0, 0);
+                INSERT INTO listener (id, netns_id, protocol, address, port) VALUES (900, 900, 'tcp', '0.0.0.0', 4999);
+                INSERT INTO listener_interval (listener_id, first_snapshot_id, socket_count, state_hash) VALUES (900, 900000, 1, 0);
+                """, arguments: [old])
+        }
+        let result = try portaudit("ports", "--db", db, "--wide", "--utc")
+        try #require(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        let retired = try #require(lines.first { $0.contains(":4999 ") }, "\(result.stdout)")
+        #expect(retired.contains(Timestamp.human(Timestamp.date(milliseconds: old), utc: true)) && !retired.contains(" now"))
+        let current = try #require(lines.first { $0.contains(":\(listener.sockets[0].port) ") }, "\(result.stdout)")
+        #expect(current.contains(" now"), "the current host's rows: \(result.stdout)")
+        #expect(lines.contains { $0.hasPrefix("Listening means listening at the latest snapshot of retired-host, ") })
+        #expect(!lines.contains { $0.hasPrefix("Listening means") && !$0.contains("retired-host") })
+    }
+
     /// Snapshots leave their few pages in the WAL for the next run, and the WAL is checkpointed
     /// and cut to nothing once it passes its size: it never grows past that, and is not
     /// checkpointed at every run.

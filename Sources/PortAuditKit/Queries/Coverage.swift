@@ -142,22 +142,20 @@ extension Store {
 }
 
 extension Store {
-    /// The newest snapshot, and whether it still speaks for the present: no older than
+    /// Each host's newest snapshot, and whether it still speaks for the present: no older than
     /// `intervals` usual intervals of its host's recent snapshots (`fallbackInterval` while
-    /// there are fewer than two), the rule of `status --check`. Nil without any snapshot.
-    public func latestSnapshot(now: Date = Date(), intervals: Double = 3, fallbackInterval: TimeInterval = 300) throws
-        -> (time: Date, isCurrent: Bool)? {
+    /// there are fewer than two), the rule of `status --check`.
+    public func latestSnapshots(now: Date = Date(), intervals: Double = 3, fallbackInterval: TimeInterval = 300) throws
+        -> [(hostname: String, time: Date, isCurrent: Bool)] {
         try read { db in
-            var newest: (time: Int64, usual: TimeInterval?)?
-            for host in try Int64.fetchAll(db, sql: "SELECT id FROM host") {
-                guard let time = try Int64.fetchOne(db, sql: HistoryQuery.latestSnapshotSQL, arguments: [host]),
-                      time > newest?.time ?? .min else { continue }
-                let cut = try CoverageQuery(db: db).latestCut() ?? .min
-                newest = (time, Coverage.analyse(times: try Coverage.recentScheduledTimes(db, host: host, notBefore: cut)).usual)
-            }
-            return newest.map { newest in
-                let time = Timestamp.date(milliseconds: newest.time)
-                return (time, now.timeIntervalSince(time) <= intervals * (newest.usual ?? fallbackInterval))
+            let cut = try CoverageQuery(db: db).latestCut() ?? .min
+            return try Row.fetchAll(db, sql: "SELECT id, hostname FROM host ORDER BY id").compactMap { host in
+                guard let latest = try Int64.fetchOne(db, sql: HistoryQuery.latestSnapshotSQL, arguments: [host["id"] as Int64]) else {
+                    return nil
+                }
+                let usual = Coverage.analyse(times: try Coverage.recentScheduledTimes(db, host: host["id"], notBefore: cut)).usual
+                let time = Timestamp.date(milliseconds: latest)
+                return (host["hostname"], time, now.timeIntervalSince(time) <= intervals * (usual ?? fallbackInterval))
             }
         }
     }

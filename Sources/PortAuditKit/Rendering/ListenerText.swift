@@ -8,8 +8,8 @@ public struct TextStyle: Sendable {
     /// Whether short times leave the year out. A table decides once for all its cells (see
     /// `renderTable`), so that one column never mixes two forms; nil decides per time.
     var shortTimesOmitYear: Bool?
-    /// Whether the store's latest snapshot is recent enough for "listening then" to read as "now".
-    public var latestSnapshotIsCurrent = true
+    /// Hosts whose latest snapshot is too old for "listening then" to read as "now".
+    public var staleHosts: Set<String> = []
 
     public init(width: Int?, utc: Bool) {
         self.width = width

@@ -182,10 +182,10 @@ public struct TableColumn: Sendable {
     }
 
     /// A time in the short form a narrow table has room for, whole with --wide; "now" when
-    /// `flag` is true and the latest snapshot is current.
+    /// `flag` is true and the row's host has a current snapshot.
     public static func time(_ field: String, _ header: String, orNowWhen flag: String? = nil) -> TableColumn {
         TableColumn(field, header) { value, style in
-            if let flag, value(flag) == .bool(true), style.latestSnapshotIsCurrent { return "now" }
+            if let flag, value(flag) == .bool(true), !style.staleHosts.contains(value(FieldName.hostname).plainText) { return "now" }
             guard case .time(let date) = value(field) else { return "-" }
             return style.width == nil ? style.time(date) : style.shortTime(date)
         }
