@@ -42,9 +42,13 @@ import Testing
             for (time, run) in times {
                 try db.execute(sql: """
                     INSERT INTO snapshot (host_id, netns_id, started_at, duration_ms, as_root, source, listeners, sockets,
-                                          unattributed, opened, closed, changed, watch_run_id)
-                    VALUES (1, 1, ?, 1, 1, 'netlink', 0, 0, 0, 0, 0, 0, ?)
-                    """, arguments: [time, run])
+                                          unattributed, opened, closed, changed)
+                    VALUES (1, 1, ?, 1, 1, 'netlink', 0, 0, 0, 0, 0, 0)
+                    """, arguments: [time])
+                if let run {
+                    try db.execute(sql: "INSERT INTO watch_snapshot (snapshot_id, watch_run_id) VALUES (?, ?)",
+                                   arguments: [db.lastInsertedRowID, run])
+                }
             }
         }
         let scheduled = try queue.read { db in try Coverage.recentScheduledTimes(db, host: 1) }
@@ -53,7 +57,7 @@ import Testing
         // A minute after the watch's last snapshot: no gap, judged by cron's minute.
         #expect(Coverage.gap(endingAt: base + 4 * 60_000 + 80_000, after: scheduled, previous: base + 4 * 60_000 + 20_000) == nil)
         // Without enough cron snapshots to judge by, watch's own say what is usual.
-        try queue.write { db in try db.execute(sql: "UPDATE snapshot SET watch_run_id = 1") }
+        try queue.write { db in try db.execute(sql: "INSERT OR IGNORE INTO watch_snapshot SELECT id, 1 FROM snapshot") }
         #expect(try queue.read { db in try Coverage.recentScheduledTimes(db, host: 1) }.count == 15)
     }
 

@@ -199,11 +199,15 @@ extension LiveSystemTests {
             usleep(1_100_000)
         }
         // cron runs during the watch too.
-        try #require(try portaudit("snapshot", "--db", db, "--quiet").status == 0)
-        let cronDuringWatch = try #require(try store.read { db in try Int64.fetchOne(db, sql: "SELECT max(id) FROM snapshot") })
+        let cron = try portaudit("snapshot", "--db", db)
+        try #require(cron.status == 0, "\(cron.stderr)")
+        // "snapshot N: …", not the latest id: the watch may write one just after.
+        let cronDuringWatch = try #require(cron.stdout.split(separator: " ").dropFirst().first.flatMap { Int64($0.dropLast()) })
         #expect(try watch.terminate() == 0)
         let writers = try store.read { db in
-            try Row.fetchAll(db, sql: "SELECT id, watch_run_id FROM snapshot ORDER BY id").map { ($0[0] as Int64, $0[1] as Int64?) }
+            try Row.fetchAll(db, sql: """
+                SELECT s.id, w.watch_run_id FROM snapshot s LEFT JOIN watch_snapshot w ON w.snapshot_id = s.id ORDER BY s.id
+                """).map { ($0[0] as Int64, $0[1] as Int64?) }
         }
         let runID = try store.read { db in try Int64.fetchOne(db, sql: "SELECT id FROM watch_run") }
         #expect(writers.prefix(4).allSatisfy { $0.1 == nil }, "\(writers)")

@@ -110,6 +110,7 @@ extension Store {
         let keptBefore = try Int.fetchOne(db, sql: """
             SELECT count(*) FROM snapshot WHERE started_at < ? AND id IN (SELECT id FROM keep_snapshot)
             """, arguments: [cut]) ?? 0
+        try db.execute(sql: "DELETE FROM watch_snapshot WHERE snapshot_id NOT IN (SELECT id FROM keep_snapshot)")
         try db.execute(sql: "DELETE FROM snapshot WHERE id NOT IN (SELECT id FROM keep_snapshot)")
         let snapshots = db.changesCount
         try db.execute(sql: "DELETE FROM process WHERE id NOT IN (SELECT process_id FROM holding WHERE process_id IS NOT NULL)")

@@ -75,9 +75,9 @@ public enum Coverage {
     /// others remain among the latest to judge by, as in a store only watch writes.
     static func recentScheduledTimes(_ db: Database, host: Int64, before time: Int64 = .max, notBefore cut: Int64 = .min) throws -> [Int64] {
         let latest = try Row.fetchAll(db, sql: """
-            SELECT started_at, watch_run_id IS NULL FROM snapshot
-            WHERE host_id = ? AND started_at < ? AND started_at >= ?
-            ORDER BY started_at DESC LIMIT ?
+            SELECT s.started_at, w.snapshot_id IS NULL FROM snapshot s LEFT JOIN watch_snapshot w ON w.snapshot_id = s.id
+            WHERE s.host_id = ? AND s.started_at < ? AND s.started_at >= ?
+            ORDER BY s.started_at DESC LIMIT ?
             """, arguments: [host, time, cut, 4 * recentSnapshots])
         let scheduled = latest.filter { $0[1] as Bool }.prefix(recentSnapshots).map { $0[0] as Int64 }
         return scheduled.count > spacingsToJudge ? scheduled : latest.prefix(recentSnapshots).map { $0[0] as Int64 }

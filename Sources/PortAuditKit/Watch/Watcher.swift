@@ -88,7 +88,7 @@ public struct Watcher<Source: ListenerSource> {
                 report.snapshots += 1
                 runID = try saveRun(db, id: runID, snapshot: summary.id, started: runStarted, report: report,
                                     lastCheck: lastCheck, stopped: nil)
-                try db.execute(sql: "UPDATE snapshot SET watch_run_id = ? WHERE id = ?", arguments: [runID, summary.id])
+                try db.execute(sql: "INSERT INTO watch_snapshot (snapshot_id, watch_run_id) VALUES (?, ?)", arguments: [summary.id, runID])
             }
             lastWrittenSnapshot = summary.id
             lastWriteAt = started
