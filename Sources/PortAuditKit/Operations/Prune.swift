@@ -64,16 +64,6 @@ extension Store {
         return report
     }
 
-    /// The size of the store and its log. Through a link, the log is beside the file it
-    /// leads to, as SQLite names it.
-    func fileBytes() -> Int64 {
-        let file = realpath(path, nil).map { resolved in defer { free(resolved) }; return String(cString: resolved) } ?? path
-        return [file, file + "-wal"].reduce(Int64(0)) { total, file in
-            var info = stat()
-            return total + (stat(file, &info) == 0 ? Int64(info.st_size) : 0)
-        }
-    }
-
     private static func prune(_ db: Database, cut: Int64, now: Int64, dryRun: Bool) throws -> PruneReport {
         // Intervals that survive: still listening, or last seen at or after the cut, and
         // (recursively) the intervals of the same listener they directly continue.

@@ -74,13 +74,20 @@ public enum Coverage {
     /// would make every later pause between cron's snapshots read as a gap), unless too few
     /// others remain among the latest to judge by, as in a store only watch writes.
     static func recentScheduledTimes(_ db: Database, host: Int64, before time: Int64 = .max, notBefore cut: Int64 = .min) throws -> [Int64] {
+        try recentSnapshots(db, host: host, before: time, notBefore: cut).scheduled
+    }
+
+    /// The same, with the newest snapshot of any kind in that span (the one a pause runs from).
+    static func recentSnapshots(_ db: Database, host: Int64, before time: Int64 = .max, notBefore cut: Int64 = .min) throws
+        -> (scheduled: [Int64], newest: Int64?) {
         let latest = try Row.fetchAll(db, sql: """
             SELECT s.started_at, w.snapshot_id IS NULL FROM snapshot s LEFT JOIN watch_snapshot w ON w.snapshot_id = s.id
             WHERE s.host_id = ? AND s.started_at < ? AND s.started_at >= ?
             ORDER BY s.started_at DESC LIMIT ?
             """, arguments: [host, time, cut, 4 * recentSnapshots])
         let scheduled = latest.filter { $0[1] as Bool }.prefix(recentSnapshots).map { $0[0] as Int64 }
-        return scheduled.count > spacingsToJudge ? scheduled : latest.prefix(recentSnapshots).map { $0[0] as Int64 }
+        return (scheduled.count > spacingsToJudge ? scheduled : latest.prefix(recentSnapshots).map { $0[0] as Int64 },
+                latest.first?[0])
     }
 
     /// The gap that a snapshot at `time` ends, judged against `earlier` (the host's latest

@@ -221,10 +221,8 @@ private struct SnapshotWriter<Source: ListenerSource> {
             gap = (Timestamp.milliseconds(since), usualMs)
         case .judgedByHistory:
             let cut = try CoverageQuery(db: db).latestCut() ?? .min
-            let earlier = try Coverage.recentScheduledTimes(db, host: hostID, before: time, notBefore: cut)
-            let previous = try Int64.fetchOne(db, sql: "SELECT max(started_at) FROM snapshot WHERE host_id = ? AND started_at < ?",
-                                              arguments: [hostID, time])
-            guard let found = Coverage.gap(endingAt: time, after: earlier, previous: previous) else { return }
+            let recent = try Coverage.recentSnapshots(db, host: hostID, before: time, notBefore: cut)
+            guard let found = Coverage.gap(endingAt: time, after: recent.scheduled, previous: recent.newest) else { return }
             gap = (Timestamp.milliseconds(found.gap.from), found.usualMs)
         }
         try db.execute(sql: "INSERT OR IGNORE INTO coverage_gap (host_id, from_at, to_at, usual_ms) VALUES (?, ?, ?, ?)",

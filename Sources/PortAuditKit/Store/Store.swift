@@ -22,7 +22,8 @@ public final class Store: @unchecked Sendable {
         let exists = FileManager.default.fileExists(atPath: path)  // through root's own link
         if access == .readOnly && !exists { throw StoreError.missing(path: path) }
         if access == .readWrite && !exists { try Self.createDirectory(for: path) }
-        if access == .readWrite && exists && !Self.hasSQLiteHeader(path) {
+        let start = access == .readWrite && exists ? Self.fileStart(path) : nil
+        if let start, !start.isEmpty, start != Self.sqliteHeader {
             throw StoreError.damaged(path: path, detail: "its first bytes are not an SQLite header")
         }
 
@@ -51,7 +52,7 @@ public final class Store: @unchecked Sendable {
         do {
             // An empty file is a store not created yet: it gets a new store's mode, which
             // SQLite passes on to -wal and -shm.
-            if access == .readWrite && exists && Self.isEmptyFile(openPath) { chmod(openPath, 0o600) }
+            if start?.isEmpty == true { chmod(openPath, 0o600) }
             if access == .readWrite && !exists {
                 // Owner-only until the administrator decides otherwise: command lines can hold secrets.
                 let old = umask(0o077)
@@ -91,6 +92,16 @@ public final class Store: @unchecked Sendable {
         close(fd)
     }
 
+    /// The size of the store and its log. Through a link, the log is beside the file it
+    /// leads to, as SQLite names it.
+    func fileBytes() -> Int64 {
+        let file = realpath(path, nil).map { resolved in defer { free(resolved) }; return String(cString: resolved) } ?? path
+        return [file, file + "-wal"].reduce(Int64(0)) { total, file in
+            var info = stat()
+            return total + (stat(file, &info) == 0 ? Int64(info.st_size) : 0)
+        }
+    }
+
     /// Copies the WAL into the database and cuts it to nothing (two fsyncs) once it has grown
     /// past `walCheckpointPages`; below that it is left for the next run. Each new process
     /// rebuilds the WAL index by reading every frame, and nothing counts as checkpointed after
@@ -119,19 +130,21 @@ public final class Store: @unchecked Sendable {
         throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: lines.joined(separator: "; "))  // read as `damaged`
     }
 
-    private static func isEmptyFile(_ path: String) -> Bool {
-        var info = stat()
-        return stat(path, &info) == 0 && info.st_size == 0 && (info.st_mode & S_IFMT) == S_IFREG
-    }
+    static let sqliteHeader = Array("SQLite format 3\0".utf8)
 
-    /// Whether the file starts as every SQLite database does. SQLite would otherwise take a
-    /// file with a damaged header, find its pages in the log and checkpoint them over it on
-    /// closing: a store it then reports "not a database" would have been written to.
-    private static func hasSQLiteHeader(_ path: String) -> Bool {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return true }  // SQLite says why
-        defer { try? handle.close() }
-        let header = (try? handle.read(upToCount: 16)) ?? Data()
-        return header.isEmpty || header == Data("SQLite format 3\0".utf8)
+    /// The first bytes of an existing store file (empty: a store not created yet), read once
+    /// before SQLite opens it: SQLite would take a file with a damaged header, find its pages
+    /// in the log and checkpoint them over it on closing, writing to a store it then reports
+    /// "not a database". Nil when it cannot be read here or is no regular file; SQLite then says why.
+    private static func fileStart(_ path: String) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        var bytes = [UInt8](repeating: 0, count: sqliteHeader.count)
+        let count = pread(fd, &bytes, bytes.count, 0)
+        return count < 0 ? nil : Array(bytes.prefix(count))
     }
 
     /// Copies the whole log into the database and cuts it to nothing, waiting for readers as
