@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import CLinuxDiag
 
 /// Listeners of the network namespaces of this machine, read from the Linux kernel.
 public struct LinuxListenerSource: ListenerSource {
@@ -23,7 +24,7 @@ public struct LinuxListenerSource: ListenerSource {
     /// Which network namespaces to read; every one by default (as root).
     public var namespaces: NamespaceSelection
 
-    public init(enumeration: Enumeration = .auto, threads: Int = min(2, max(1, ProcessInfo.processInfo.activeProcessorCount)),
+    public init(enumeration: Enumeration = .auto, threads: Int = min(2, max(1, Int(cld_usable_cpus()))),
                 namespaces: NamespaceSelection = .all) {
         self.enumeration = enumeration
         self.threads = threads
@@ -203,7 +204,7 @@ public struct LinuxListenerSource: ListenerSource {
     static func host() -> HostIdentity {
         var name = [CChar](repeating: 0, count: 256)
         let hostname = gethostname(&name, name.count) == 0 ? String(cString: name) : ""
-        let trim = { (s: String?) in s?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "" }
+        let trim = { (s: String?) in s?.trimmingWhitespace() ?? "" }
         return HostIdentity(hostname: hostname,
                             machineID: trim(ProcFiles.readString("/etc/machine-id")),
                             bootID: trim(ProcFiles.readString("/proc/sys/kernel/random/boot_id")))
