@@ -32,23 +32,24 @@ extension Store {
                          commandLines: CommandLinePolicy = .full, beforeCommit: (() -> Void)? = nil) throws -> SnapshotSummary {
         let started = clock()
         // Read outside the write transaction: the collection must not hold the write lock.
-        let known = policy.forceFullWalk ? KnownHolders.none
-            : try read { db in try HolderCache.load(db, now: started, policy: policy) }
+        let (known, open) = try read { db in try HolderCache.load(db, now: started, policy: policy) }
         let observation = try source.observe(knownHolders: known)
         return try record(observation, describer: source, started: started, clock: clock,
-                          commandLines: commandLines, beforeCommit: beforeCommit)
+                          commandLines: commandLines, openBefore: open, beforeCommit: beforeCommit)
     }
 
     /// Stores an observation made at `started`; `alongside` runs in the same transaction.
+    /// `openBefore`, the open intervals read before collecting, saves reading them again
+    /// when no snapshot of the host was stored since.
     func record(_ observation: Observation, describer source: some ListenerSource, started: Date,
                 clock: @escaping () -> Date = Date.init, commandLines: CommandLinePolicy = .full,
-                continuity: Continuity = .judgedByHistory,
+                continuity: Continuity = .judgedByHistory, openBefore: OpenIntervals? = nil,
                 alongside: (Database, SnapshotSummary) throws -> Void = { _, _ in },
                 beforeCommit: (() -> Void)? = nil) throws -> SnapshotSummary {
         try write(durable: { $0.opened + $0.closed + $0.changed > 0 }) { db in
             let summary = try SnapshotWriter(db: db, observation: observation, source: source, started: started, clock: clock,
                                              commandLines: max(commandLines, try Self.commandLinePolicy(db)),
-                                             continuity: continuity).run()
+                                             continuity: continuity, openBefore: openBefore).run()
             try alongside(db, summary)
             try UsageWriter(db: db, observation: observation, snapshotID: summary.id).run()
             beforeCommit?()
@@ -115,6 +116,7 @@ private struct SnapshotWriter<Source: ListenerSource> {
     /// What is kept of each new holder's command line (secrets masked, or nothing).
     var commandLines: CommandLinePolicy = .full
     var continuity = Continuity.judgedByHistory
+    var openBefore: OpenIntervals?
 
     func run() throws -> SnapshotSummary {
         let hostID = try upsertHost()
@@ -124,31 +126,16 @@ private struct SnapshotWriter<Source: ListenerSource> {
         }
         let netnsID = try netnsIDs[observation.netnsInode]
             ?? upsertNetns(NetworkNamespace(inode: observation.netnsInode), hostID: hostID)
-        let previousSnapshot = try Int64.fetchOne(db, sql: """
-            SELECT id FROM snapshot WHERE host_id = ? ORDER BY id DESC LIMIT 1
-            """, arguments: [hostID])
+        let previousSnapshot = try Int64.fetchOne(db, sql: OpenIntervals.latestSnapshotSQL, arguments: [hostID])
+        let stored = try openBefore.flatMap { $0.hostID == hostID && $0.asOfSnapshot == previousSnapshot ? $0 : nil }
+            ?? OpenIntervals.load(db, hostID: hostID)
 
         // Open intervals: what the previous snapshot saw, in the namespaces this one can
         // speak for: those it read, and, when it looked for all of them, those now gone.
         // A namespace it could not read (or not look for, without root) is left as it was.
-        var open: [NamespacedKey: (interval: Int64, fingerprint: Int64)] = [:]
-        let rows = try Row.fetchCursor(db, sql: """
-            SELECT i.id, i.state_hash, n.inode, l.protocol, l.address, l.port, l.interface
-            FROM netns n
-            JOIN listener l ON l.netns_id = n.id
-            JOIN listener_interval i ON i.listener_id = l.id AND i.last_snapshot_id IS NULL
-            WHERE n.host_id = ?
-            """, arguments: [hostID])
-        while let row = try rows.next() {
-            guard let proto = TransportProtocol(rawValue: row[3]) else { continue }
-            let inode = UInt64(bitPattern: row[2] as Int64)
-            let answers = netnsIDs[inode] != nil
-                || (observation.namespacesComplete && !observation.unreadNamespaces.contains(inode))
-            guard answers else { continue }
-            let key = ListenerKey(proto: proto, address: row[4], port: UInt16(row[5] as Int), interface: row[6])
-            open[NamespacedKey(netns: inode, key: key)] = (row[0], row[1])
+        var open = stored.intervals.filter { key, _ in
+            netnsIDs[key.netns] != nil || (observation.namespacesComplete && !observation.unreadNamespaces.contains(key.netns))
         }
-
         let current = Dictionary(grouping: observation.sockets) { NamespacedKey(netns: observation.namespace(of: $0), key: $0.key) }
             .map { ListenerState(key: $0.key.key, sockets: $0.value, netns: $0.key.netns) }
         var toOpen: [ListenerState] = []
@@ -157,7 +144,7 @@ private struct SnapshotWriter<Source: ListenerSource> {
         for state in current {
             if let existing = open.removeValue(forKey: NamespacedKey(netns: state.netns, key: state.key)) {
                 if existing.fingerprint == state.fingerprint { continue }
-                toClose.append(existing.interval)
+                toClose.append(existing.id)
                 changed += 1
             } else {
                 opened += 1
@@ -165,7 +152,7 @@ private struct SnapshotWriter<Source: ListenerSource> {
             toOpen.append(state)
         }
         let closed = open.count
-        toClose += open.values.map(\.interval)
+        toClose += open.values.map(\.id)
         let unattributed = observation.sockets.filter { $0.holders.isEmpty }.count
 
         try db.execute(sql: """
