@@ -92,6 +92,9 @@ import Testing
         #expect(DescriptorWalk.socketInode(Array("socket:[12a45]".utf8)[...]) == nil)
         #expect(DescriptorWalk.socketInode(Array("socket:[]".utf8)[...]) == nil)
         #expect(DescriptorWalk.socketInode(Array("/dev/null".utf8)[...]) == nil)
+        let namespace = Array("net:[4026531840]".utf8)
+        #expect(namespace.withUnsafeBytes { DescriptorWalk.bracketedNumber($0, after: "net:[") } == 4026531840)
+        #expect(namespace.withUnsafeBytes { DescriptorWalk.bracketedNumber($0, after: "socket:[") } == nil)
     }
 
     @Test func commandLineJoinsArguments() {

@@ -101,15 +101,17 @@ struct DescriptorWalk {
 
     /// "socket:[12345]" → 12345.
     static func socketInode(_ link: UnsafeRawBufferPointer) -> UInt64? {
-        // "socket:[" spelled as bytes, so no array is built per descriptor.
-        let prefix: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (115, 111, 99, 107, 101, 116, 58, 91)
-        guard link.count > 9, link[link.count - 1] == UInt8(ascii: "]") else { return nil }
-        let matches = withUnsafeBytes(of: prefix) { expected in
-            memcmp(expected.baseAddress!, link.baseAddress!, 8) == 0
-        }
-        guard matches else { return nil }
+        bracketedNumber(link, after: "socket:[")
+    }
+
+    /// The number in a /proc link such as "socket:[12345]" or "net:[4026531840]", given
+    /// everything before it; nil for any other link.
+    static func bracketedNumber(_ link: UnsafeRawBufferPointer, after prefix: StaticString) -> UInt64? {
+        let start = prefix.utf8CodeUnitCount
+        guard link.count > start + 1, link[link.count - 1] == UInt8(ascii: "]"),
+              memcmp(prefix.utf8Start, link.baseAddress!, start) == 0 else { return nil }
         var value: UInt64 = 0
-        for index in 8..<(link.count - 1) {
+        for index in start..<(link.count - 1) {
             let byte = link[index]
             guard byte >= 48 && byte <= 57 else { return nil }
             value = value &* 10 &+ UInt64(byte - 48)
