@@ -35,11 +35,34 @@ import Testing
         let mixed = table.renderTable(columns, style: style)
         #expect(mixed.split(separator: "\n").dropFirst().map { $0.trimmingCharacters(in: .whitespaces) }
                 == ["\(thisYear)-01-01 00:00  \(thisYear)-01-01 00:00", "1999-03-04 05:06  \(thisYear)-01-01 00:00"], "\(mixed)")
-        #expect(TextTable.visibleCount("\u{1B}[1;31mred\u{1B}[0m and plain") == 13)
         #expect(FieldValue.format(2.5) == "2.5")
         #expect(FieldValue.format(0.125) == "0.125")
         #expect(FieldValue.format(3.100) == "3.1")
         #expect(FieldValue.format(7) == "7")
+    }
+
+    @Test func tablesFitTheWidthWithAndWithoutColour() {
+        /// What a terminal shows of a line: ANSI colour codes take no width.
+        func visible(_ line: Substring) -> Int {
+            line.replacing(/\u{1B}\[[0-9;]*m/, with: "").count
+        }
+        var table = TextTable([.init("PORT", alignRight: true), .init("NAME"), .init("COMMAND", flexible: true, minimum: 8)])
+        table.append(["22", "sshd", "/usr/sbin/sshd -D -o AuthorizedKeysCommand=/usr/bin/true"], styles: ["31", nil, nil])
+        table.append(["8080", "python3", "python3 -m http.server"])
+        for colour in [false, true] {
+            let lines = table.render(width: 30, colour: colour).split(separator: "\n")
+            #expect(lines.count == 3)
+            #expect(lines.allSatisfy { visible($0) <= 30 }, "\(lines)")
+            #expect(lines.map(visible).max() == 30, "the cut column takes the room left")
+            #expect(lines[1].hasSuffix("…") && lines[1].contains("sshd"))
+            #expect(lines[1].contains("\u{1B}[31m") == colour)
+        }
+        #expect(table.render(width: nil).split(separator: "\n")[1].hasSuffix("AuthorizedKeysCommand=/usr/bin/true"))
+        // More columns than the width holds even at 3 each: plain lines, cut.
+        var wide = TextTable((1...10).map { TextTable.Column("C\($0)") })
+        wide.append((1...10).map { "value\($0)" })
+        let cut = wide.render(width: 20, colour: true).split(separator: "\n")
+        #expect(cut.allSatisfy { $0.count <= 20 && !$0.contains("\u{1B}") }, "\(cut)")
     }
 
     @Test func timesInEveryForm() throws {

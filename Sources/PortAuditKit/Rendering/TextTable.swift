@@ -29,8 +29,10 @@ public struct TextTable {
 
     /// The table as lines; `width` nil means never cut.
     public func render(width: Int?, colour: Bool = false) -> String {
+        // Counting characters walks the text: each cell is counted once.
+        let counts = rows.map { $0.map(\.count) }
         var widths = columns.indices.map { i in
-            rows.reduce(columns[i].header.count) { max($0, $1[i].count) }
+            counts.reduce(columns[i].header.count) { max($0, $1[i]) }
         }
         if let width {
             var excess = widths.reduce(0, +) + 2 * (columns.count - 1) - width
@@ -53,11 +55,11 @@ public struct TextTable {
             }
         }
         // Escape codes go around the cut, padded text so that they take no width.
-        func line(_ cells: [String], _ codes: [String?]) -> String {
+        func line(_ cells: [String], _ counts: [Int], _ codes: [String?]) -> String {
             var out = ""
             for (i, cell) in cells.enumerated() {
-                var text = Self.cut(cell, to: widths[i])
-                let pad = String(repeating: " ", count: widths[i] - text.count)
+                var text = counts[i] > widths[i] ? Self.cut(cell, to: widths[i]) : cell
+                let pad = String(repeating: " ", count: widths[i] - min(counts[i], widths[i]))
                 if colour, let code = codes[i] { text = "\u{1B}[\(code)m\(text)\u{1B}[0m" }
                 let last = i == cells.count - 1
                 out += columns[i].alignRight ? pad + text : (last ? text : text + pad)
@@ -65,28 +67,16 @@ public struct TextTable {
             }
             return out
         }
-        let header = line(columns.map(\.header), columns.map { _ in colour ? "1" : nil })
-        let lines = [header] + zip(rows, styles).map(line)
-        guard let width, lines.contains(where: { Self.visibleCount($0) > width }) else { return lines.joined(separator: "\n") }
+        let headers = columns.map(\.header)
+        let headerCounts = headers.map(\.count)
+        let header = line(headers, headerCounts, columns.map { _ in colour ? "1" : nil })
+        let lines = [header] + rows.indices.map { line(rows[$0], counts[$0], styles[$0]) }
+        // Every cell but the last is padded to its column, and some line holds the widest last
+        // cell: the widest line is exactly the columns and their separators.
+        guard let width, widths.reduce(0, +) + 2 * (columns.count - 1) > width else { return lines.joined(separator: "\n") }
         // More columns than the width holds even at 3 each: cut the lines, without colour.
-        return ([line(columns.map(\.header), columns.map { _ in nil })] + rows.map { line($0, $0.map { _ in nil }) })
-            .map { Self.cut($0, to: width) }.joined(separator: "\n")
-    }
-
-    /// Characters a terminal shows, not counting ANSI colour codes.
-    static func visibleCount(_ text: String) -> Int {
-        var count = 0
-        var inCode = false
-        for character in text {
-            if inCode {
-                if character == "m" { inCode = false }
-            } else if character == "\u{1B}" {
-                inCode = true
-            } else {
-                count += 1
-            }
-        }
-        return count
+        let plain = [line(headers, headerCounts, headers.map { _ in nil })] + rows.indices.map { line(rows[$0], counts[$0], rows[$0].map { _ in nil }) }
+        return plain.map { Self.cut($0, to: width) }.joined(separator: "\n")
     }
 
     public static func cut(_ text: String, to width: Int) -> String {
