@@ -45,8 +45,16 @@ struct Snapshot: ParsableCommand {
                         commandLines: CommandLinePolicy = .full, group: String? = nil,
                         beforeCommit: (() -> Void)? = nil) throws {
         let store = try Store(path: storePath, access: .readWrite, lockTimeout: lockTimeout)
-        let summary = try store.snapshot(from: source, policy: HolderCachePolicy(forceFullWalk: fullWalk),
+        let summary: SnapshotSummary
+        do {
+            summary = try store.snapshot(from: source, policy: HolderCachePolicy(forceFullWalk: fullWalk),
                                          commandLines: commandLines, beforeCommit: beforeCommit)
+        } catch let error as StoreError {
+            // Overlapping runs (a slow one and cron's next): the newer one already recorded the machine.
+            guard case .superseded = error else { throw error }
+            if !quiet { print(error) }
+            return
+        }
         if let group { try store.grantGroupRead(group: group) }
         guard !quiet else { return }
         var line = "snapshot \(summary.id): \(summary.listeners) listeners"

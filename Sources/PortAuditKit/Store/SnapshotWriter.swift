@@ -32,24 +32,29 @@ extension Store {
                          commandLines: CommandLinePolicy = .full, beforeCommit: (() -> Void)? = nil) throws -> SnapshotSummary {
         let started = clock()
         // Read outside the write transaction: the collection must not hold the write lock.
-        let (known, open) = try read { db in try HolderCache.load(db, now: started, policy: policy) }
+        let (known, open, readUpTo) = try read { db in
+            let (known, open) = try HolderCache.load(db, now: started, policy: policy)
+            return (known, open, try Int64.fetchOne(db, sql: "SELECT max(id) FROM snapshot") ?? 0)
+        }
         let observation = try source.observe(knownHolders: known)
         return try record(observation, describer: source, started: started, clock: clock,
-                          commandLines: commandLines, openBefore: open, beforeCommit: beforeCommit)
+                          commandLines: commandLines, openBefore: open, collectedAfter: readUpTo, beforeCommit: beforeCommit)
     }
 
     /// Stores an observation made at `started`; `alongside` runs in the same transaction.
     /// `openBefore`, the open intervals read before collecting, saves reading them again
-    /// when no snapshot of the host was stored since.
+    /// when no snapshot of the host was stored since. `collectedAfter`, the store's latest
+    /// snapshot when the collection began, makes a snapshot that started later and was
+    /// stored meanwhile refuse this one (`StoreError.superseded`): ids keep time order.
     func record(_ observation: Observation, describer source: some ListenerSource, started: Date,
                 clock: @escaping () -> Date = Date.init, commandLines: CommandLinePolicy = .full,
-                continuity: Continuity = .judgedByHistory, openBefore: OpenIntervals? = nil,
+                continuity: Continuity = .judgedByHistory, openBefore: OpenIntervals? = nil, collectedAfter: Int64? = nil,
                 alongside: (Database, SnapshotSummary) throws -> Void = { _, _ in },
                 beforeCommit: (() -> Void)? = nil) throws -> SnapshotSummary {
         try write(durable: { $0.opened + $0.closed + $0.changed > 0 }) { db in
             let summary = try SnapshotWriter(db: db, observation: observation, source: source, started: started, clock: clock,
                                              commandLines: max(commandLines, try Self.commandLinePolicy(db)),
-                                             continuity: continuity, openBefore: openBefore).run()
+                                             continuity: continuity, openBefore: openBefore, collectedAfter: collectedAfter).run()
             try alongside(db, summary)
             try UsageWriter(db: db, observation: observation, snapshotID: summary.id).run()
             beforeCommit?()
@@ -117,6 +122,7 @@ private struct SnapshotWriter<Source: ListenerSource> {
     var commandLines: CommandLinePolicy = .full
     var continuity = Continuity.judgedByHistory
     var openBefore: OpenIntervals?
+    var collectedAfter: Int64?
 
     func run() throws -> SnapshotSummary {
         let hostID = try upsertHost()
@@ -127,6 +133,11 @@ private struct SnapshotWriter<Source: ListenerSource> {
         let netnsID = try netnsIDs[observation.netnsInode]
             ?? upsertNetns(NetworkNamespace(inode: observation.netnsInode), hostID: hostID)
         let previousSnapshot = try Int64.fetchOne(db, sql: OpenIntervals.latestSnapshotSQL, arguments: [hostID])
+        if let collectedAfter, let previousSnapshot, previousSnapshot > collectedAfter,
+           let previousStart = try Int64.fetchOne(db, sql: "SELECT started_at FROM snapshot WHERE id = ?", arguments: [previousSnapshot]),
+           previousStart > Timestamp.milliseconds(started) {
+            throw StoreError.superseded(by: previousSnapshot, startedAt: Timestamp.date(milliseconds: previousStart))
+        }
         let stored = try openBefore.flatMap { $0.hostID == hostID && $0.asOfSnapshot == previousSnapshot ? $0 : nil }
             ?? OpenIntervals.load(db, hostID: hostID)
 

@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 
 /// Why the store could not be used. Each reads as one line for the person at the terminal.
@@ -11,6 +12,8 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
     case full(path: String)
     case cannotOpen(path: String, detail: String)
     case logInUse(path: String)
+    /// A snapshot that started later was stored while this one was collecting.
+    case superseded(by: Int64, startedAt: Date)
 
     public var description: String {
         switch self {
@@ -32,6 +35,8 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
             "cannot open store \(path): \(detail)"
         case .logInUse(let path):
             "store \(path): the command lines were rewritten, but a query still reading the store keeps the old text in its log; run the command again once it ends"
+        case .superseded(let id, let startedAt):
+            "snapshot not stored: snapshot \(id), which started after this one (at \(Timestamp.iso(startedAt))), was stored while this one was collecting; storing this one after it would put the history out of time order"
         }
     }
 
