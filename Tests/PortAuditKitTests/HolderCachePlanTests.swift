@@ -15,8 +15,8 @@ import Testing
         }
     }
 
-    @Test func openIntervalsAndHoldersAreReadThroughIndexes() throws {
-        let steps = try plan(OpenIntervals.sql.replacingOccurrences(of: "?", with: "1"))
+    @Test func knownHoldingsAreReadThroughIndexes() throws {
+        let steps = try plan(HolderCache.knownHoldingsSQL.replacingOccurrences(of: "?", with: "1"))
         #expect(steps.count == 5)
         for step in steps {
             #expect(step.hasPrefix("SEARCH"), "\(step)")
@@ -32,7 +32,7 @@ import Testing
         // The rowid order serves ORDER BY id DESC LIMIT 1: no sort, no time index.
         #expect(lastFull == ["SCAN snapshot"])
         // Through the time index SQLite would sort every snapshot of the host: 0.1 s a year on.
-        let previous = try plan(OpenIntervals.latestSnapshotSQL.replacingOccurrences(of: "?", with: "1"))
+        let previous = try plan(Store.previousSnapshotSQL.replacingOccurrences(of: "?", with: "1"))
         #expect(previous == ["SCAN snapshot"])
         let since = try plan(HolderCache.snapshotsSinceSQL.replacingOccurrences(of: "?", with: "1"))
         #expect(since.count == 1 && since[0].contains("INTEGER PRIMARY KEY (rowid>?)"), "\(since)")

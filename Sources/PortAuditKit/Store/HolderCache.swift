@@ -32,23 +32,54 @@ enum HolderCache {
         SELECT id, started_at FROM snapshot WHERE +host_id = ? AND full_walk = 1 ORDER BY id DESC LIMIT 1
         """
     static let snapshotsSinceSQL = "SELECT count(*) FROM snapshot WHERE id > ? AND +host_id = ?"
-    /// The open intervals of the store's latest host, and the holders of their sockets
+    static let knownHoldingsSQL = """
+        SELECT h.inode, p.pid, p.start_ticks, h.fd, h.unattributed_reason
+        FROM netns n
+        JOIN listener l ON l.netns_id = n.id
+        JOIN listener_interval i ON i.listener_id = l.id AND i.last_snapshot_id IS NULL
+        JOIN holding h ON h.interval_id = i.id
+        LEFT JOIN process p ON p.id = h.process_id
+        WHERE n.host_id = ?
+        """
+
+    /// What a snapshot reads before collecting.
+    struct Prior {
+        /// The holders to confirm; none when a full walk is due.
+        var known = KnownHolders.none
+        /// The store's latest snapshot, 0 for none.
+        var latestSnapshot: Int64 = 0
+    }
+
+    /// The holdings of every listener the last snapshot of the store's latest host saw,
     /// unless `policy` wants a full walk now. A source verifies each holding against the
     /// system, so a hint from another host or boot can only fail verification, never be believed.
-    static func load(_ db: Database, now: Date, policy: HolderCachePolicy) throws -> (known: KnownHolders, open: OpenIntervals?) {
-        guard let last = try Row.fetchOne(db, sql: latestSnapshotSQL) else { return (.none, nil) }
+    static func load(_ db: Database, now: Date, policy: HolderCachePolicy) throws -> Prior {
+        guard let last = try Row.fetchOne(db, sql: latestSnapshotSQL) else { return Prior() }
         let hostID: Int64 = last["host_id"]
-        let open = try OpenIntervals.load(db, hostID: hostID)
+        let prior = Prior(latestSnapshot: last["id"])
         guard !policy.forceFullWalk,
               // `+host_id`: walk the rowid backwards from the newest snapshot, which stops within
               // `fullWalkEvery` rows, rather than the time index over the host's whole history.
               let lastFull = try Row.fetchOne(db, sql: lastFullWalkSQL, arguments: [hostID])
-        else { return (.none, open) }
+        else { return prior }
         let lastFullID: Int64 = lastFull["id"]
         let lastFullAt = Timestamp.date(milliseconds: lastFull["started_at"])
         let since = try Int.fetchOne(db, sql: snapshotsSinceSQL, arguments: [lastFullID, hostID]) ?? 0
         let age = now.timeIntervalSince(lastFullAt)
-        if since + 1 >= policy.fullWalkEvery || age >= policy.fullWalkInterval || age < 0 { return (.none, open) }
-        return (KnownHolders(sockets: open.holders, fullWalkDue: false), open)
+        if since + 1 >= policy.fullWalkEvery || age >= policy.fullWalkInterval || age < 0 { return prior }
+
+        var sockets: [UInt64: KnownHolders.Socket] = [:]
+        let rows = try Row.fetchCursor(db, sql: knownHoldingsSQL, arguments: [hostID])
+        while let row = try rows.next() {
+            let inode = UInt64(bitPattern: row[0] as Int64)
+            var entry = sockets[inode] ?? KnownHolders.Socket(holders: [])
+            if let pid = row[1] as Int32?, let ticks = row[2] as Int64?, let fd = row[3] as Int32? {
+                entry.holders.append(SocketHolder(process: ProcessIdentity(pid: pid, startTicks: UInt64(bitPattern: ticks)), fd: fd))
+            } else {
+                entry.unattributedReason = row[4]
+            }
+            sockets[inode] = entry
+        }
+        return Prior(known: KnownHolders(sockets: sockets, fullWalkDue: false), latestSnapshot: prior.latestSnapshot)
     }
 }
