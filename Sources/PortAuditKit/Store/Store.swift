@@ -62,7 +62,7 @@ public final class Store: @unchecked Sendable {
                 queue = try DatabaseQueue(path: openPath, configuration: config)
             }
             if openPath != path || geteuid() == 0 { try StoreAccess.confirmNotLink(openPath, reported: path) }
-            try queue.writeWithoutTransaction { db in try Self.checkSchema(db, path: path, migrate: access == .readWrite) }
+            try queue.writeWithoutTransaction { db in try Self.checkSchema(db, path: path, migrate: access == .readWrite, lockTimeout: lockTimeout) }
             openedPath = openPath
             verified = true
         } catch {
@@ -176,7 +176,7 @@ public final class Store: @unchecked Sendable {
 
     /// Refuses a store newer than this binary or one that is not portaudit's, and applies
     /// pending migrations when allowed.
-    private static func checkSchema(_ db: Database, path: String, migrate: Bool) throws {
+    private static func checkSchema(_ db: Database, path: String, migrate: Bool, lockTimeout: Double) throws {
         let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
         if !tables.isEmpty && !tables.contains("schema_migration") { throw StoreError.notAStore(path: path) }
         // An empty file is a store another process has just created and not yet migrated.
@@ -192,7 +192,22 @@ public final class Store: @unchecked Sendable {
             try Schema.migrate(db)
         }
         // Only once the file is known to be ours: the journal mode is written into its header.
-        if migrate { try db.execute(sql: "PRAGMA journal_mode = WAL") }
+        if migrate { try enableWAL(db, lockTimeout: lockTimeout) }
+    }
+
+    /// Switches a new store to WAL. Switching needs every other connection to the file
+    /// gone, and SQLite answers SQLITE_BUSY at once instead of waiting (1 in 300 of twenty
+    /// runs creating one store together failed so): the wait is here, up to the lock timeout.
+    private static func enableWAL(_ db: Database, lockTimeout: Double) throws {
+        let deadline = Date().addingTimeInterval(lockTimeout)
+        while true {
+            do {
+                _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
+                return
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && Date() < deadline {
+                usleep(10_000)
+            }
+        }
     }
 
     /// Names of the migrations recorded in the store, in order.
