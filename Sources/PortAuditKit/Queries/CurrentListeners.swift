@@ -46,12 +46,8 @@ extension ListenerSource {
                 service: ServiceRegistry.lookup(port: socket.key.port, proto: socket.key.proto)
                     .first { !$0.service.isEmpty }?.service,
                 netns: netns, netnsName: names[netns] ?? nil, netnsIsHost: netns == observation.netnsInode)
-        }
-        // Each sort key built once: building them in the comparison copied four strings per step.
-        let order = listeners.indices.map { (key: listeners[$0].key, host: listeners[$0].netnsIsHost ? 0 : 1, index: $0) }
-            .sorted { ($0.key, $0.host, listeners[$0.index].netns, listeners[$0.index].inode)
-                < ($1.key, $1.host, listeners[$1.index].netns, listeners[$1.index].inode) }
-        return (order.map { listeners[$0.index] }, observation)
+        }.sorted(byKey: { ($0.key, $0.netnsIsHost ? 0 : 1, $0.netns, $0.inode) }, <)
+        return (listeners, observation)
     }
 }
 

@@ -168,11 +168,8 @@ struct PortsQuery {
         }
 
         var table = RecordTable(fields: Self.fields)
-        let sorted = listeners.values.sorted {
-            // The host's own listener first, then other namespaces by inode.
-            ($0.key, $0.hostname, $0.namespace.isHost ? 0 : 1, $0.namespace.inode)
-                < ($1.key, $1.hostname, $1.namespace.isHost ? 0 : 1, $1.namespace.inode)
-        }
+        // The host's own listener first, then other namespaces by inode.
+        let sorted = listeners.values.sorted(byKey: { ($0.key, $0.hostname, $0.namespace.isHost ? 0 : 1, $0.namespace.inode) }, <)
         var gaps: [Int64: [CoverageGap]] = [:]
         for listener in sorted {
             let appearedAfter = listener.appearedAfter
