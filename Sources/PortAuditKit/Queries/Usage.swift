@@ -347,17 +347,6 @@ private final class SnapshotSeries {
     }
 }
 
-/// The first index of `elements` (ordered so that `isPast` is false, then true) for which
-/// `isPast` holds, or `endIndex`: a binary search.
-private func firstIndex<C: RandomAccessCollection>(in elements: C, where isPast: (C.Element) -> Bool) -> C.Index {
-    var low = elements.startIndex, high = elements.endIndex
-    while low < high {
-        let middle = elements.index(low, offsetBy: elements.distance(from: low, to: high) / 2)
-        if isPast(elements[middle]) { high = middle } else { low = elements.index(after: middle) }
-    }
-    return low
-}
-
 /// Each listener's usage rows (stored only when a value changes): a row's values hold from its
 /// snapshot to the next row's.
 private struct UsageSpans {
