@@ -52,6 +52,7 @@ struct Snapshot: ParsableCommand {
         } catch let error as StoreError {
             // Overlapping runs (a slow one and cron's next): the newer one already recorded the machine.
             guard case .superseded = error else { throw error }
+            if let group { try store.grantGroupRead(group: group) }
             if !quiet { print(error) }
             return
         }

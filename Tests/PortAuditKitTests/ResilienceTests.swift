@@ -131,6 +131,8 @@ import Testing
         #expect(stored.id == 4)
         let times = try DatabaseQueue(path: db).read { db in try Int64.fetchAll(db, sql: "SELECT started_at FROM snapshot ORDER BY id") }
         #expect(times == [0, 120, 180, 240].map { Timestamp.milliseconds(t0.addingTimeInterval(TimeInterval($0))) })
+        // A clock set back is no overtaking: the later-stamped snapshot was there before this one began.
+        #expect(try store.snapshot(from: LinuxListenerSource(), clock: { t0.addingTimeInterval(200) }).id == 5)
     }
 
     @Test func timeoutIsClearWhenTheWriterWaitsTooLittle() throws {

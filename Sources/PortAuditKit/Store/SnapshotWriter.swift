@@ -30,9 +30,11 @@ extension Store {
     public func snapshot(from source: some ListenerSource, policy: HolderCachePolicy = .default,
                          clock: @escaping () -> Date = Date.init,
                          commandLines: CommandLinePolicy = .full, beforeCommit: (() -> Void)? = nil) throws -> SnapshotSummary {
-        let started = clock()
         // Read outside the write transaction: the collection must not hold the write lock.
-        let prior = try read { db in try HolderCache.load(db, now: started, policy: policy) }
+        // Before the start time is taken: a run that starts after it must be stored after
+        // this read, where the overtaken check sees it.
+        let prior = try read { db in try HolderCache.load(db, now: clock(), policy: policy) }
+        let started = clock()
         let observation = try source.observe(knownHolders: prior.known)
         return try record(observation, describer: source, started: started, clock: clock,
                           commandLines: commandLines, collectedAfter: prior.latestSnapshot, beforeCommit: beforeCommit)
