@@ -196,15 +196,16 @@ public final class Store: @unchecked Sendable {
     }
 
     /// Switches a new store to WAL. Switching needs every other connection to the file
-    /// gone, and SQLite answers SQLITE_BUSY at once instead of waiting (1 in 300 of twenty
-    /// runs creating one store together failed so): the wait is here, up to the lock timeout.
+    /// gone, and SQLite answers SQLITE_BUSY at once instead of waiting (5 of 1,100 runs,
+    /// twenty creating one store together, failed so): the wait is here, up to the lock timeout.
     private static func enableWAL(_ db: Database, lockTimeout: Double) throws {
-        let deadline = Date().addingTimeInterval(lockTimeout)
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: .milliseconds(Int64(lockTimeout * 1000)))
         while true {
             do {
                 _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
                 return
-            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && Date() < deadline {
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && clock.now < deadline {
                 usleep(10_000)
             }
         }
