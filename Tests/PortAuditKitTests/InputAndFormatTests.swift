@@ -58,6 +58,16 @@ import Testing
             #expect(lines[1].contains("\u{1B}[31m") == colour)
         }
         #expect(table.render(width: nil).split(separator: "\n")[1].hasSuffix("AuthorizedKeysCommand=/usr/bin/true"))
+        // A right-aligned last column, and a header wider than every cell: still exactly as wide.
+        var counts = TextTable([.init("NAME", flexible: true, minimum: 4), .init("CONNECTIONS", alignRight: true)])
+        counts.append(["a-rather-long-process-name-that-must-be-cut", "7"])
+        counts.append(["sshd", "12"])
+        let fitted = counts.render(width: 24).split(separator: "\n")
+        #expect(fitted.map(visible) == [24, 24, 24], "\(fitted)")
+        #expect(fitted[2].hasPrefix("sshd ") && fitted[2].hasSuffix(" 12"))
+        #expect(counts.render(width: 80).split(separator: "\n").map(visible).max() == 56)
+        #expect(" \tmachine-id \n".trimmingWhitespace() == "machine-id")
+        #expect(" \n ".trimmingWhitespace() == "")
         // More columns than the width holds even at 3 each: plain lines, cut.
         var wide = TextTable((1...10).map { TextTable.Column("C\($0)") })
         wide.append((1...10).map { "value\($0)" })

@@ -26,8 +26,9 @@ static inline int cld_sqlite_keep_wal_on_close(void *db) {
     return sqlite3_db_config((sqlite3 *)db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)0);
 }
 
-// CPUs this process may run on. CPU_COUNT is a macro, which Swift cannot import; this is
-// the part of Foundation's activeProcessorCount the walk needs, without its cgroup reads.
+// CPUs this process may run on (CPU_COUNT is a macro, which Swift cannot import). Unlike
+// Foundation's activeProcessorCount it reads no cgroup quota files on every run: under a
+// one-CPU quota the walk's two threads share that CPU.
 int cld_usable_cpus(void);
 
 // One sock_diag dump request, as the kernel expects it on the wire.

@@ -34,24 +34,24 @@ public struct TextTable {
         var widths = columns.indices.map { i in
             counts.reduce(columns[i].header.count) { max($0, $1[i]) }
         }
-        if let width {
-            var excess = widths.reduce(0, +) + 2 * (columns.count - 1) - width
-            for i in columns.indices.reversed() where columns[i].flexible && excess > 0 {
-                let cut = min(excess, widths[i] - max(columns[i].header.count, columns[i].minimum))
-                if cut > 0 {
-                    widths[i] -= cut
-                    excess -= cut
-                }
+        // How much wider than `width` the widest line is: every cell but the last is padded to
+        // its column, and some line holds the widest cell of the last one.
+        var excess = width.map { widths.reduce(0, +) + 2 * (columns.count - 1) - $0 } ?? 0
+        for i in columns.indices.reversed() where columns[i].flexible && excess > 0 {
+            let cut = min(excess, widths[i] - max(columns[i].header.count, columns[i].minimum))
+            if cut > 0 {
+                widths[i] -= cut
+                excess -= cut
             }
-            // Still too wide: the widest other columns give way, down to their header, then
-            // (many columns, as `sql` can give) down to 3 with the header cut too.
-            for floor in [{ (i: Int) in max(columns[i].header.count, 4) }, { (_: Int) in 3 }] {
-                while excess > 0 {
-                    guard let i = columns.indices.filter({ widths[$0] > floor($0) })
-                        .max(by: { widths[$0] < widths[$1] }) else { break }
-                    widths[i] -= 1
-                    excess -= 1
-                }
+        }
+        // Still too wide: the widest other columns give way, down to their header, then
+        // (many columns, as `sql` can give) down to 3 with the header cut too.
+        for floor in [{ (i: Int) in max(columns[i].header.count, 4) }, { (_: Int) in 3 }] {
+            while excess > 0 {
+                guard let i = columns.indices.filter({ widths[$0] > floor($0) })
+                    .max(by: { widths[$0] < widths[$1] }) else { break }
+                widths[i] -= 1
+                excess -= 1
             }
         }
         // Escape codes go around the cut, padded text so that they take no width.
@@ -71,9 +71,7 @@ public struct TextTable {
         let headerCounts = headers.map(\.count)
         let header = line(headers, headerCounts, columns.map { _ in colour ? "1" : nil })
         let lines = [header] + rows.indices.map { line(rows[$0], counts[$0], styles[$0]) }
-        // Every cell but the last is padded to its column, and some line holds the widest last
-        // cell: the widest line is exactly the columns and their separators.
-        guard let width, widths.reduce(0, +) + 2 * (columns.count - 1) > width else { return lines.joined(separator: "\n") }
+        guard let width, excess > 0 else { return lines.joined(separator: "\n") }
         // More columns than the width holds even at 3 each: cut the lines, without colour.
         let plain = [line(headers, headerCounts, headers.map { _ in nil })] + rows.indices.map { line(rows[$0], counts[$0], rows[$0].map { _ in nil }) }
         return plain.map { Self.cut($0, to: width) }.joined(separator: "\n")

@@ -5,24 +5,20 @@ import Glibc
 
 /// Where the store lives when no --db is given.
 public enum StoreLocation {
-    public static func defaultPath(environment: [String: String] = variables(),
-                                   isRoot: Bool = geteuid() == 0) -> String {
-        if let explicit = environment["PORTAUDIT_DB"], !explicit.isEmpty { return explicit }
-        if isRoot { return "/var/lib/portaudit/portaudit.db" }
-        if let state = environment["XDG_STATE_HOME"], state.hasPrefix("/") {
-            return state + "/portaudit/portaudit.db"
-        }
-        let home = environment["HOME"] ?? NSHomeDirectory()
-        return home + "/.local/state/portaudit/portaudit.db"
+    public static func defaultPath(environment: [String: String], isRoot: Bool = geteuid() == 0) -> String {
+        defaultPath(lookup: { environment[$0] }, isRoot: isRoot)
     }
 
-    /// The variables `defaultPath` reads, without building the whole environment (ProcessInfo
-    /// does, on every cron run).
-    public static func variables() -> [String: String] {
-        var found: [String: String] = [:]
-        for name in ["PORTAUDIT_DB", "XDG_STATE_HOME", "HOME"] {
-            if let value = getenv(name) { found[name] = String(cString: value) }
+    /// `lookup` reads one variable: getenv by default, without copying the whole environment
+    /// (ProcessInfo does, on every cron run).
+    public static func defaultPath(lookup: (String) -> String? = { getenv($0).map { String(cString: $0) } },
+                                   isRoot: Bool = geteuid() == 0) -> String {
+        if let explicit = lookup("PORTAUDIT_DB"), !explicit.isEmpty { return explicit }
+        if isRoot { return "/var/lib/portaudit/portaudit.db" }
+        if let state = lookup("XDG_STATE_HOME"), state.hasPrefix("/") {
+            return state + "/portaudit/portaudit.db"
         }
-        return found
+        let home = lookup("HOME") ?? NSHomeDirectory()
+        return home + "/.local/state/portaudit/portaudit.db"
     }
 }
