@@ -15,14 +15,13 @@ import Testing
         }
     }
 
-    @Test func knownHoldingsAreReadThroughIndexes() throws {
-        let steps = try plan(HolderCache.knownHoldingsSQL.replacingOccurrences(of: "?", with: "1"))
-        #expect(steps.count == 5)
-        for step in steps {
-            #expect(step.hasPrefix("SEARCH"), "\(step)")
-        }
-        #expect(steps.contains { $0.contains("interval_open") })
-        #expect(steps.contains { $0.contains("holding_by_interval") })
+    /// What a snapshot reads of the previous one starts from the open intervals' partial
+    /// index, whatever the number of listeners the store has seen.
+    @Test(arguments: [HolderCache.knownHoldingsSQL, Store.openIntervalsSQL, UsageWriter.previousSQL])
+    func openStateIsReadFromTheOpenIntervals(sql: String) throws {
+        let steps = try plan(sql.replacingOccurrences(of: "?", with: "1"))
+        #expect(steps.first == "SCAN i USING INDEX interval_open", "\(steps)")
+        #expect(steps.dropFirst().allSatisfy { $0.hasPrefix("SEARCH") || $0.hasPrefix("CORRELATED") }, "\(steps)")
     }
 
     @Test func policyQueriesWalkRecentSnapshotsOnly() throws {

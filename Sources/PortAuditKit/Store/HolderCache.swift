@@ -32,14 +32,16 @@ enum HolderCache {
         SELECT id, started_at FROM snapshot WHERE +host_id = ? AND full_walk = 1 ORDER BY id DESC LIMIT 1
         """
     static let snapshotsSinceSQL = "SELECT count(*) FROM snapshot WHERE id > ? AND +host_id = ?"
+    // From the open intervals (`+` keeps SQLite from starting at the host's listeners,
+    // which would walk every listener the host ever had).
     static let knownHoldingsSQL = """
         SELECT h.inode, p.pid, p.start_ticks, h.fd, h.unattributed_reason
-        FROM netns n
-        JOIN listener l ON l.netns_id = n.id
-        JOIN listener_interval i ON i.listener_id = l.id AND i.last_snapshot_id IS NULL
+        FROM listener_interval i
+        JOIN listener l ON l.id = i.listener_id
+        JOIN netns n ON n.id = l.netns_id
         JOIN holding h ON h.interval_id = i.id
         LEFT JOIN process p ON p.id = h.process_id
-        WHERE n.host_id = ?
+        WHERE i.last_snapshot_id IS NULL AND +n.host_id = ?
         """
 
     /// What a snapshot reads before collecting.

@@ -46,6 +46,15 @@ extension Store {
     // of the host's snapshots (0.1 s a year on). A test checks the plan.
     static let previousSnapshotSQL = "SELECT id, started_at FROM snapshot WHERE +host_id = ? ORDER BY id DESC LIMIT 1"
 
+    // From the open intervals, as HolderCache.knownHoldingsSQL: not every listener the host ever had.
+    static let openIntervalsSQL = """
+        SELECT i.id, i.state_hash, n.inode, l.protocol, l.address, l.port, l.interface
+        FROM listener_interval i
+        JOIN listener l ON l.id = i.listener_id
+        JOIN netns n ON n.id = l.netns_id
+        WHERE i.last_snapshot_id IS NULL AND +n.host_id = ?
+        """
+
     /// Stores an observation made at `started`; `alongside` runs in the same transaction.
     /// `collectedAfter`, the store's latest snapshot when the collection began, makes a
     /// snapshot that started later and was stored meanwhile refuse this one
@@ -146,13 +155,7 @@ private struct SnapshotWriter<Source: ListenerSource> {
         // speak for: those it read, and, when it looked for all of them, those now gone.
         // A namespace it could not read (or not look for, without root) is left as it was.
         var open: [NamespacedKey: (interval: Int64, fingerprint: Int64)] = [:]
-        let rows = try Row.fetchCursor(db, sql: """
-            SELECT i.id, i.state_hash, n.inode, l.protocol, l.address, l.port, l.interface
-            FROM netns n
-            JOIN listener l ON l.netns_id = n.id
-            JOIN listener_interval i ON i.listener_id = l.id AND i.last_snapshot_id IS NULL
-            WHERE n.host_id = ?
-            """, arguments: [hostID])
+        let rows = try Row.fetchCursor(db, sql: Store.openIntervalsSQL, arguments: [hostID])
         while let row = try rows.next() {
             guard let proto = TransportProtocol(rawValue: row[3]) else { continue }
             let inode = UInt64(bitPattern: row[2] as Int64)
