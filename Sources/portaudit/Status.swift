@@ -6,7 +6,7 @@ struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "The store's path, size, schema, snapshots, usual interval and gaps.",
-        discussion: "With --check, prints one line and exits 1 when the last snapshot is older than --stale-after usual intervals (for monitoring).")
+        discussion: "With --check, prints one line (with --format json, one object) and exits 1 when the last snapshot is older than --stale-after usual intervals (for monitoring).")
 
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: ReportOptions
@@ -42,6 +42,13 @@ struct Status: ParsableCommand {
             return
         }
         let staleness = status.staleness(intervals: staleAfter, fallbackInterval: Double(try DurationText.seconds(every)))
+        if output.format == .json {
+            print(try JSONOutput.encode(CheckReport(ok: !staleness.stale, path: status.path, lastSnapshot: status.lastSnapshot,
+                                                    ageSeconds: staleness.age, limitSeconds: staleness.limit,
+                                                    usualIntervalSeconds: staleness.usual)))
+            if staleness.stale { throw ExitCode(1) }
+            return
+        }
         let limit = "\(staleAfter.formatted()) × \(DurationText.approximate(staleness.usual))"
         guard let age = staleness.age, let last = status.lastSnapshot else {
             FileHandle.standardError.write(Data("portaudit: stale: no snapshot in \(status.path) yet\n".utf8))
@@ -54,4 +61,29 @@ struct Status: ParsableCommand {
         }
         print("ok: last snapshot \(when), \(DurationText.approximate(max(0, age))) ago (limit \(limit))")
     }
+}
+
+/// What `status --check --format json` prints: the verdict and the figures behind it.
+private struct CheckReport: Encodable {
+    var ok: Bool
+    var path: String
+    var lastSnapshot: Date?
+    /// Seconds since the last snapshot; null when there is none.
+    var ageSeconds: Double?
+    /// Older than this is stale: --stale-after usual intervals.
+    var limitSeconds: Double
+    var usualIntervalSeconds: Double
+
+    /// Absent values are written as null, as in every other JSON output.
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(ok, forKey: .ok)
+        try c.encode(path, forKey: .path)
+        try c.encode(lastSnapshot, forKey: .lastSnapshot)
+        try c.encode(ageSeconds, forKey: .ageSeconds)
+        try c.encode(limitSeconds, forKey: .limitSeconds)
+        try c.encode(usualIntervalSeconds, forKey: .usualIntervalSeconds)
+    }
+
+    enum CodingKeys: String, CodingKey { case ok, path, lastSnapshot, ageSeconds, limitSeconds, usualIntervalSeconds }
 }

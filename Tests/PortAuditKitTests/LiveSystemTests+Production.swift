@@ -161,10 +161,20 @@ extension LiveSystemTests {
         #expect(stale.status == 1)
         #expect(stale.stderr.hasPrefix("portaudit: stale: last snapshot"), "\(stale.stderr)")
         #expect(stale.stderr.split(separator: "\n").count == 1)
+        let staleJSON = try portaudit("status", "--db", db, "--check", "--format", "json")
+        #expect(staleJSON.status == 1)
+        let verdict = try #require(try parseJSON(staleJSON.stdout) as? [String: Any], "\(staleJSON.stdout)")
+        #expect(verdict["ok"] as? Bool == false)
+        #expect(verdict["last_snapshot"] as? String == Timestamp.iso(afterGap.last!.addingTimeInterval(300)))
+        let age = try #require(verdict["age_seconds"] as? Double), limit = try #require(verdict["limit_seconds"] as? Double)
+        #expect(age > limit)
         try #require(try portaudit("snapshot", "--db", db, "--quiet").status == 0)
         let fresh = try portaudit("status", "--db", db, "--check")
         #expect(fresh.status == 0, "\(fresh.stderr)")
         #expect(fresh.stdout.hasPrefix("ok: "))
+        let freshJSON = try portaudit("status", "--db", db, "--check", "--format", "json")
+        #expect(freshJSON.status == 0)
+        #expect((try parseJSON(freshJSON.stdout) as? [String: Any])?["ok"] as? Bool == true, "\(freshJSON.stdout)")
     }
 
     @Test func statusCheckFailsOnAnEmptyOrMissingStore() throws {
