@@ -45,19 +45,17 @@ struct Snapshot: ParsableCommand {
                         commandLines: CommandLinePolicy = .full, group: String? = nil,
                         beforeCommit: (() -> Void)? = nil) throws {
         let store = try Store(path: storePath, access: .readWrite, lockTimeout: lockTimeout)
-        let summary: SnapshotSummary
+        let summary: SnapshotSummary?
         do {
             summary = try store.snapshot(from: source, policy: HolderCachePolicy(forceFullWalk: fullWalk),
                                          commandLines: commandLines, beforeCommit: beforeCommit)
-        } catch let error as StoreError {
+        } catch StoreError.superseded(let newer, let startedAt) {
             // Overlapping runs (a slow one and cron's next): the newer one already recorded the machine.
-            guard case .superseded = error else { throw error }
-            if let group { try store.grantGroupRead(group: group) }
-            if !quiet { print(error) }
-            return
+            if !quiet { print(StoreError.superseded(by: newer, startedAt: startedAt)) }
+            summary = nil
         }
         if let group { try store.grantGroupRead(group: group) }
-        guard !quiet else { return }
+        guard !quiet, let summary else { return }
         var line = "snapshot \(summary.id): \(summary.listeners) listeners"
         if summary.namespaces > 1 { line += " in \(summary.namespaces) network namespaces" }
         line += " (\(summary.sockets) sockets"

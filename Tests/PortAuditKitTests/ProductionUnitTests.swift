@@ -51,14 +51,14 @@ import Testing
                 }
             }
         }
-        let scheduled = try queue.read { db in try Coverage.recentScheduledTimes(db, host: 1) }
+        let scheduled = try queue.read { db in try Coverage.recentSnapshots(db, host: 1).scheduled }
         #expect(scheduled == (0..<5).reversed().map { base + $0 * 60_000 })
         #expect(Coverage.analyse(times: scheduled).usual == 60)
         // A minute after the watch's last snapshot: no gap, judged by cron's minute.
         #expect(Coverage.gap(endingAt: base + 4 * 60_000 + 80_000, after: scheduled, previous: base + 4 * 60_000 + 20_000) == nil)
         // Without enough cron snapshots to judge by, watch's own say what is usual.
         try queue.write { db in try db.execute(sql: "INSERT OR IGNORE INTO watch_snapshot SELECT id, 1 FROM snapshot") }
-        #expect(try queue.read { db in try Coverage.recentScheduledTimes(db, host: 1) }.count == 15)
+        #expect(try queue.read { db in try Coverage.recentSnapshots(db, host: 1).scheduled }.count == 15)
     }
 
     @Test func gapIsAPauseMuchLongerThanTheUsualInterval() {

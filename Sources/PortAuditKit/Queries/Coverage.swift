@@ -72,12 +72,8 @@ public enum Coverage {
     /// `time` and not before `cut`, newest first: what says how often `snapshot` runs. Those
     /// a watch run wrote are left out (their changes come seconds apart, and a short session
     /// would make every later pause between cron's snapshots read as a gap), unless too few
-    /// others remain among the latest to judge by, as in a store only watch writes.
-    static func recentScheduledTimes(_ db: Database, host: Int64, before time: Int64 = .max, notBefore cut: Int64 = .min) throws -> [Int64] {
-        try recentSnapshots(db, host: host, before: time, notBefore: cut).scheduled
-    }
-
-    /// The same, with the newest snapshot of any kind in that span (the one a pause runs from).
+    /// others remain among the latest to judge by, as in a store only watch writes. With
+    /// them, the newest snapshot of any kind in that span (the one a pause runs from).
     static func recentSnapshots(_ db: Database, host: Int64, before time: Int64 = .max, notBefore cut: Int64 = .min) throws
         -> (scheduled: [Int64], newest: Int64?) {
         let latest = try Row.fetchAll(db, sql: """
@@ -160,7 +156,7 @@ extension Store {
                 guard let latest = try Int64.fetchOne(db, sql: HistoryQuery.latestSnapshotSQL, arguments: [host["id"] as Int64]) else {
                     return nil
                 }
-                let usual = Coverage.analyse(times: try Coverage.recentScheduledTimes(db, host: host["id"], notBefore: cut)).usual
+                let usual = Coverage.analyse(times: try Coverage.recentSnapshots(db, host: host["id"], notBefore: cut).scheduled).usual
                 let time = Timestamp.date(milliseconds: latest)
                 return (host["hostname"], time, now.timeIntervalSince(time) <= intervals * (usual ?? fallbackInterval))
             }
@@ -195,7 +191,7 @@ struct CoverageQuery {
         let last = try Int64.fetchOne(db, sql: "SELECT max(started_at) FROM snapshot WHERE host_id = ?", arguments: [hostID])
         // The usual spacing now, as the collector judges a pause: that of the recent snapshots
         // (before the cut only those dating surviving listeners remain, which say nothing).
-        let recent = try Coverage.recentScheduledTimes(db, host: hostID, notBefore: cut ?? .min)
+        let recent = try Coverage.recentSnapshots(db, host: hostID, notBefore: cut ?? .min).scheduled
         let name = try hostname ?? String.fetchOne(db, sql: "SELECT hostname FROM host WHERE id = ?", arguments: [hostID]) ?? ""
         return HostCoverage(hostID: hostID, hostname: name, snapshots: count,
                             firstSnapshot: first.map(Timestamp.date(milliseconds:)),

@@ -200,12 +200,12 @@ extension RecordTable {
     /// The rows as a terminal table of `columns`, times in the zone of `style`.
     public func renderTable(_ columns: [TableColumn], style: TextStyle, colour: Bool = false) -> String {
         var style = style
-        let thisYear = Timestamp.fields(Date(), utc: style.utc).year
+        let thisYear = Timestamp.year(containing: Date(), utc: style.utc)
         let shown = Set(columns.compactMap { fields.firstIndex(of: $0.field) })
         style.shortTimesOmitYear = rows.allSatisfy { row in
             shown.allSatisfy { index in
                 guard case .time(let date) = row[index] else { return true }
-                return Timestamp.fields(date, utc: style.utc).year == thisYear
+                return thisYear.contains(date)
             }
         }
         var table = TextTable(columns.map {
@@ -234,7 +234,7 @@ extension TextStyle {
     /// long history would otherwise show without its year.
     public func shortTime(_ date: Date) -> String {
         let full = time(date)
-        let omitYear = shortTimesOmitYear ?? (Timestamp.fields(date, utc: utc).year == Timestamp.fields(Date(), utc: utc).year)
+        let omitYear = shortTimesOmitYear ?? Timestamp.year(containing: Date(), utc: utc).contains(date)
         return String(omitYear ? full.dropFirst(5) : full.dropLast(3))
     }
 

@@ -58,7 +58,7 @@ enum HolderCache {
     static func load(_ db: Database, now: Date, policy: HolderCachePolicy) throws -> Prior {
         guard let last = try Row.fetchOne(db, sql: latestSnapshotSQL) else { return Prior() }
         let hostID: Int64 = last["host_id"]
-        let prior = Prior(latestSnapshot: last["id"])
+        var prior = Prior(latestSnapshot: last["id"])
         guard !policy.forceFullWalk,
               // `+host_id`: walk the rowid backwards from the newest snapshot, which stops within
               // `fullWalkEvery` rows, rather than the time index over the host's whole history.
@@ -82,6 +82,7 @@ enum HolderCache {
             }
             sockets[inode] = entry
         }
-        return Prior(known: KnownHolders(sockets: sockets, fullWalkDue: false), latestSnapshot: prior.latestSnapshot)
+        prior.known = KnownHolders(sockets: sockets, fullWalkDue: false)
+        return prior
     }
 }

@@ -50,15 +50,13 @@ public final class Store: @unchecked Sendable {
         // Root opens no link planted by another user (see StoreAccess).
         let openPath = geteuid() == 0 ? try StoreAccess.rootOpenPath(path, create: access == .readWrite && !exists) : path
         do {
-            // An empty file is a store not created yet: it gets a new store's mode, which
-            // SQLite passes on to -wal and -shm.
-            if start?.isEmpty == true { chmod(openPath, 0o600) }
             queue = try DatabaseQueue(path: openPath, configuration: config)
-            // Owner-only until the administrator decides otherwise: command lines can hold
-            // secrets. Set on the new, still empty file before anything is written (SQLite gives
-            // its journals the file's mode), not with umask(077), which is the whole process's
-            // and reached other threads' files meanwhile (a test's directories, in `swift test`).
-            if access == .readWrite && !exists { chmod(openPath, 0o600) }
+            // A store not created yet (no file, or an empty one) is owner-only until the
+            // administrator decides otherwise: command lines can hold secrets. Set on the still
+            // empty file before anything is written (SQLite gives its journals the file's mode),
+            // not with umask(077), which is the whole process's and reached other threads'
+            // files meanwhile (a test's directories, in `swift test`).
+            if access == .readWrite && (!exists || start?.isEmpty == true) { chmod(openPath, 0o600) }
             if openPath != path || geteuid() == 0 { try StoreAccess.confirmNotLink(openPath, reported: path) }
             try queue.writeWithoutTransaction { db in try Self.checkSchema(db, path: path, migrate: access == .readWrite, lockTimeout: lockTimeout) }
             openedPath = openPath

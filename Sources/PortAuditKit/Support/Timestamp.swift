@@ -88,6 +88,20 @@ public enum Timestamp {
         return (Int64(t.tm_year) + 1900, Int64(t.tm_mon) + 1, Int64(t.tm_mday), Int64(t.tm_hour), Int64(t.tm_min), Int64(t.tm_sec))
     }
 
+    /// The calendar year `date` falls in, in UTC or local time: a table compares each of its
+    /// times with these bounds instead of breaking every time into fields a second time.
+    static func year(containing date: Date, utc: Bool) -> Range<Date> {
+        func start(_ year: Int64) -> Date {
+            var t = tm()
+            t.tm_year = Int32(year - 1900)
+            t.tm_mday = 1
+            t.tm_isdst = -1
+            return Date(timeIntervalSince1970: TimeInterval(utc ? timegm(&t) : mktime(&t)))
+        }
+        let year = fields(date, utc: utc).year
+        return start(year)..<start(year + 1)
+    }
+
     /// `value` in decimal, zero-padded to `width` digits.
     static func digits(_ value: Int64, _ width: Int) -> String {
         let text = String(value)
