@@ -249,6 +249,13 @@ extension InputAndFormatTests {
         ]
         let counts = ConnectionCounter.attribute(established: established, to: [any4, loop4, any6, loop6])
         #expect(counts == [any4: 2, loop4: 1, any6: 1, loop6: 1])
+
+        // Two listeners on one endpoint, one bound to a device: the one without takes the
+        // connections, whatever order the listeners come in.
+        let onDevice = ListenerKey(proto: .tcp, address: "0.0.0.0", port: 80, interface: "eth0")
+        let toPort80 = [ListenerKey(proto: .tcp, address: "127.0.0.1", port: 80)]
+        #expect(ConnectionCounter.attribute(established: toPort80, to: [onDevice, any4]) == [any4: 1, onDevice: 0])
+        #expect(ConnectionCounter.attribute(established: toPort80, to: [any4, onDevice]) == [any4: 1, onDevice: 0])
     }
 
     @Test func sparklinesScaleToTheTopValue() {

@@ -74,13 +74,12 @@ enum HolderCache {
         let rows = try Row.fetchCursor(db, sql: knownHoldingsSQL, arguments: [hostID])
         while let row = try rows.next() {
             let inode = UInt64(bitPattern: row[0] as Int64)
-            var entry = sockets[inode] ?? KnownHolders.Socket(holders: [])
             if let pid = row[1] as Int32?, let ticks = row[2] as Int64?, let fd = row[3] as Int32? {
-                entry.holders.append(SocketHolder(process: ProcessIdentity(pid: pid, startTicks: UInt64(bitPattern: ticks)), fd: fd))
+                let holder = SocketHolder(process: ProcessIdentity(pid: pid, startTicks: UInt64(bitPattern: ticks)), fd: fd)
+                sockets[inode, default: KnownHolders.Socket(holders: [])].holders.append(holder)
             } else {
-                entry.unattributedReason = row[4]
+                sockets[inode, default: KnownHolders.Socket(holders: [])].unattributedReason = row[4]
             }
-            sockets[inode] = entry
         }
         prior.known = KnownHolders(sockets: sockets, fullWalkDue: false)
         return prior

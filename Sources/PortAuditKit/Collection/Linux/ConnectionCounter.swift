@@ -13,10 +13,15 @@ enum ConnectionCounter {
         }
         var byEndpoint: [Endpoint: ListenerKey] = [:]
         var counts: [ListenerKey: Int] = [:]
-        for key in listeners.sorted() {
+        counts.reserveCapacity(listeners.count)
+        byEndpoint.reserveCapacity(listeners.count)
+        // Listeners sharing an endpoint differ by interface: the least key takes its
+        // connections, as it would in sorted order (without sorting a thousand keys).
+        for key in listeners {
             counts[key] = 0
             let endpoint = Endpoint(address: key.address, port: key.port)
-            if byEndpoint[endpoint] == nil { byEndpoint[endpoint] = key }
+            if let taken = byEndpoint[endpoint], taken <= key { continue }
+            byEndpoint[endpoint] = key
         }
         for local in established {
             let wildcard = local.address.contains(":") ? "::" : "0.0.0.0"
