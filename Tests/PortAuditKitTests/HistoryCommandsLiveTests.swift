@@ -174,6 +174,16 @@ extension LiveSystemTests {
         let name = try #require(firstHeld[0]["process"] as? String)
         let byName = s.ours(try s.rows("process", name)).compactMap { $0["pid"] as? Int }
         #expect(Set(byName).isSuperset(of: [s.firstPid, s.secondPid, s.udpPid]))
+        // By executable path, also through a link to it (as /usr/bin/python3 leads to python3.11).
+        let exe = try #require(ProcFiles.readLink("/proc/\(s.secondPid)/exe"))
+        let link = FileManager.default.temporaryDirectory.appendingPathComponent("portaudit-exe-link-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: link)
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: exe)
+        defer { try? FileManager.default.removeItem(atPath: link) }
+        for path in [exe, link] {
+            let byPath = s.ours(try s.rows("process", path)).compactMap { $0["pid"] as? Int }
+            #expect(Set(byPath).isSuperset(of: [s.firstPid, s.secondPid, s.udpPid]), "process \(path)")
+        }
 
         // usage: the 3 connections made above, waiting in the accept queue, then gone.
         // Weeks, so that the few seconds of this test are one period but for a rare week boundary.

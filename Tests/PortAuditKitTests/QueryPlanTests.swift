@@ -94,7 +94,8 @@ import Testing
                           ["since": 0, "firstPort": 1, "lastPort": 2, "proto": "tcp"])
             }
 
-            for selector in [ProcessSelector.pid(42), .name("nginx"), .name("/usr/sbin/nginx")] {
+            // /proc/self/exe resolves to another path: the two-path form.
+            for selector in [ProcessSelector.pid(42), .name("nginx"), .name("/usr/sbin/nginx"), .name("/proc/self/exe")] {
                 let (condition, arguments) = ProcessHistoryQuery.condition(selector)
                 try check(db, "process \(selector)", ProcessHistoryQuery.sql(condition: condition), arguments)
             }

@@ -57,8 +57,13 @@ struct ProcessHistoryQuery {
         switch selector {
         case .pid(let pid):
             return ("p.pid = ?", [pid])
-        case .name(let name) where name.hasPrefix("/"):
-            return ("p.exe = ?", [name])
+        case .name(let path) where path.hasPrefix("/"):
+            // The kernel names a process's executable with every link resolved: /usr/bin/python3
+            // runs as /usr/bin/python3.11, /bin/nc (merged /usr) as /usr/bin/nc.openbsd.
+            if let resolved = ProcFiles.realPath(path), resolved != path {
+                return ("p.exe IN (?, ?)", [path, resolved])
+            }
+            return ("p.exe = ?", [path])
         case .name(let name):
             return ("(p.name = ? OR (replace(p.exe, rtrim(p.exe, replace(p.exe, '/', '')), '') = ? AND instr(p.exe, '/') > 0))",
                     [name, name])

@@ -91,7 +91,7 @@ public final class Store: @unchecked Sendable {
     /// The size of the store and its log. Through a link, the log is beside the file it
     /// leads to, as SQLite names it.
     func fileBytes() -> Int64 {
-        let file = realpath(path, nil).map { resolved in defer { free(resolved) }; return String(cString: resolved) } ?? path
+        let file = ProcFiles.realPath(path) ?? path
         return [file, file + "-wal"].reduce(Int64(0)) { total, file in
             var info = stat()
             return total + (stat(file, &info) == 0 ? Int64(info.st_size) : 0)

@@ -15,9 +15,8 @@ enum StoreAccess {
         var info = stat()
         try refuseForeignLink(path)
         if lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFLNK {
-            if let real = realpath(path, nil) {
-                resolved = String(cString: real)
-                free(real)
+            if let real = ProcFiles.realPath(path) {
+                resolved = real
             } else if create, let target = ProcFiles.readLink(path) {
                 // Root's own link to a store not created yet: create it where the link points.
                 resolved = target.hasPrefix("/") ? target : ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent(target)

@@ -36,6 +36,13 @@ enum ProcFiles {
         return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// The absolute path with every link and `..` resolved (realpath), or nil with errno set.
+    static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
     static func errorDescription(_ code: Int32) -> String {
         String(cString: strerror(code))
     }
