@@ -254,8 +254,9 @@ import Testing
     }
 
     /// Usage is stored as changes: listeners with steady connections add no row per snapshot.
-    /// The connections are counted alike from the one TCP request and from the per-family ones.
-    @Test(arguments: ["netlink", "netlink-by-family"])
+    /// The connections are counted alike from the one TCP request, from the per-family ones
+    /// and from /proc/net.
+    @Test(arguments: ["netlink", "netlink-by-family", "procfs"])
     func steadyConnectionsAddNoUsageRows(enumeration: String) throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }

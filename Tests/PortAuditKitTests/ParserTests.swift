@@ -22,6 +22,15 @@ import Testing
         ])
     }
 
+    /// For `usage`: the local ends of ESTABLISHED lines (line 7); TIME_WAIT (line 2) is no connection.
+    @Test func tcpGivesEstablishedLocalEndsWhenAsked() {
+        let table = SocketTable(proto: .tcp, ipv6: false)
+        let result = ProcNetParser.parse(tcp, table: table, established: true)
+        #expect(result.established == [ListenerKey(proto: .tcp, address: "127.0.0.1", port: 0xD974)])
+        #expect(result.sockets.map(\.inode) == [22031, 1455])
+        #expect(ProcNetParser.parse(tcp, table: table).established.isEmpty)
+    }
+
     @Test func ipv6AddressesAreDecodedWordByWord() {
         let text = """
               sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode

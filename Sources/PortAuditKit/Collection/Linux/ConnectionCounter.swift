@@ -1,8 +1,7 @@
 /// Counts established TCP connections per listener, for `usage`. The connections come
 /// from the same netlink requests as the listeners (LinuxListenerSource.enumerate).
 enum ConnectionCounter {
-    /// TCP_ESTABLISHED is state 1.
-    static let establishedMask: UInt32 = 1 << 1
+    static let establishedMask: UInt32 = 1 << UInt32(SocketTable.tcpEstablished)
 
     /// An accepted connection's local end is the listener's port on the address the client
     /// reached: the listener's own address, else the wildcard listener of its family.

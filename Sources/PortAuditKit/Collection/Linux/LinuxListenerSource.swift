@@ -122,7 +122,6 @@ public struct LinuxListenerSource: ListenerSource {
         var contents = TableContents()
         var sources = Set<String>()
         var established: [ListenerKey] = []
-        var establishedComplete = wantEstablished
         let tcpStates = 1 << UInt32(SocketTable.tcpListen) | (wantEstablished ? ConnectionCounter.establishedMask : 0)
         func take(_ found: [(socket: RawSocket, state: UInt8)], listening: UInt8) {
             for (socket, state) in found {
@@ -147,7 +146,6 @@ public struct LinuxListenerSource: ListenerSource {
                     errors.append("\(error); read /proc/net/\(table.procName) instead")
                 }
             }
-            if table.proto == .tcp { establishedComplete = false }
             let path = "\(procRoot)/net/\(table.procName)"
             guard let text = ProcFiles.readString(path) else {
                 let code = errno
@@ -155,15 +153,16 @@ public struct LinuxListenerSource: ListenerSource {
                 if code == ENOENT && table.ipv6 { continue }
                 throw CollectionError.enumeration("cannot read \(path): \(ProcFiles.errorDescription(code))")
             }
-            let parsed = ProcNetParser.parse(text, table: table)
+            let parsed = ProcNetParser.parse(text, table: table, established: wantEstablished)
             if !parsed.malformed.isEmpty {
                 errors.append("\(path): \(parsed.malformed.count) malformed line(s) skipped")
             }
             contents.sockets += parsed.sockets
+            established += parsed.established
             sources.insert("procfs")
         }
         contents.source = sources.sorted().joined(separator: "+")
-        if establishedComplete { contents.established = established }
+        if wantEstablished { contents.established = established }
         return contents
     }
 

@@ -5,12 +5,15 @@
 enum ProcNetParser {
     struct Result: Equatable {
         var sockets: [RawSocket]
+        /// Local ends of established TCP connections, when asked for (for `usage`).
+        var established: [ListenerKey] = []
         /// Lines that could not be understood, with their 1-based line numbers.
         var malformed: [Int]
     }
 
-    static func parse(_ text: String, table: SocketTable) -> Result {
+    static func parse(_ text: String, table: SocketTable, established wantEstablished: Bool = false) -> Result {
         var sockets: [RawSocket] = []
+        var established: [ListenerKey] = []
         var malformed: [Int] = []
         for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
@@ -26,13 +29,18 @@ enum ProcNetParser {
                 malformed.append(index + 1)
                 continue
             }
-            guard state == table.listeningState else { continue }
+            guard state == table.listeningState else {
+                if wantEstablished && table.proto == .tcp && state == SocketTable.tcpEstablished {
+                    established.append(ListenerKey(proto: .tcp, address: address, port: port))
+                }
+                continue
+            }
             // A UDP socket in CLOSE with no local port is not bound to anything.
             if table.proto == .udp && port == 0 { continue }
             let key = ListenerKey(proto: table.proto, address: address, port: port)
             sockets.append(RawSocket(key: key, inode: inode, uid: uid, receiveQueue: receiveQueue))
         }
-        return Result(sockets: sockets, malformed: malformed)
+        return Result(sockets: sockets, established: established, malformed: malformed)
     }
 
     /// "0100007F:1F90" → ("127.0.0.1", 8080); IPv6 uses four such words.

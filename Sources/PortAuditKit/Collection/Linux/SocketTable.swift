@@ -12,6 +12,7 @@ struct SocketTable: Hashable, Sendable, CustomStringConvertible {
     /// UDP the CLOSE state of a bound socket that has no peer (a connected one is ESTABLISHED).
     var listeningState: UInt8 { proto == .tcp ? Self.tcpListen : 7 }
     static let tcpListen: UInt8 = 10
+    static let tcpEstablished: UInt8 = 1
 
     /// /proc/net file name: tcp, tcp6, udp, udp6.
     var procName: String { proto.rawValue + (ipv6 ? "6" : "") }
