@@ -1,5 +1,5 @@
 /// Counts established TCP connections per listener, for `usage`. The connections come
-/// from the same netlink requests as the listeners (LinuxListenerSource.enumerate).
+/// from the same netlink requests or /proc/net reads as the listeners (LinuxListenerSource.enumerate).
 enum ConnectionCounter {
     static let establishedMask: UInt32 = 1 << UInt32(SocketTable.tcpEstablished)
 
