@@ -81,8 +81,11 @@ import Testing
                 if until { arguments["until"] = 1 }
                 if ports { arguments["firstPort"] = 1; arguments["lastPort"] = 2 }
                 if proto { arguments["proto"] = "tcp" }
-                try check(db, "changes --since until:\(until) ports:\(ports)",
-                          ChangesQuery.sql(since: true, until: until, ports: ports, proto: proto), StatementArguments(arguments))
+                for detail in [true, false] {  // false: the event counts of `usage`
+                    try check(db, "changes --since until:\(until) ports:\(ports) detail:\(detail)",
+                              ChangesQuery.sql(since: true, until: until, ports: ports, proto: proto, detail: detail),
+                              StatementArguments(arguments))
+                }
             }
 
             let scopes: [(String, PortsFilter.Scope)] = [("now", .listeningNow), ("--since", .seenSince(Date())),
