@@ -69,18 +69,18 @@ struct ListenerUsageQuery {
     /// rows are ranges over each namespace's snapshots, so the cost follows the listeners and
     /// their changes, not listeners times snapshots.
     func run(since: Date, until: Date, ports: PortSpec?) throws -> RecordTable {
-        let snapshots = try Row.fetchAll(db, sql: """
+        // A cursor, not Row.fetchAll: a month of one-minute snapshots is 43,200 rows.
+        let snapshots = try Array(Row.fetchCursor(db, sql: """
             SELECT s.id, s.netns_id FROM host h CROSS JOIN snapshot s ON s.host_id = h.id AND s.started_at BETWEEN ? AND ? ORDER BY s.id
-            """, arguments: [Timestamp.milliseconds(since), Timestamp.milliseconds(until)])
-        guard let minID = snapshots.first?[0] as Int64?, let maxID = snapshots.last?[0] as Int64? else {
+            """, arguments: [Timestamp.milliseconds(since), Timestamp.milliseconds(until)]).map { (id: $0[0] as Int64, netns: $0[1] as Int64) })
+        guard let minID = snapshots.first?.id, let maxID = snapshots.last?.id else {
             return RecordTable(fields: Self.fields)
         }
         var series: [Int64: SnapshotSeries] = [:]
         for (index, snapshot) in snapshots.enumerated() {
-            let netns: Int64 = snapshot[1]
-            let own = series[netns] ?? SnapshotSeries()
-            series[netns] = own
-            own.append(id: snapshot[0], index: index, bucket: 0)
+            let own = series[snapshot.netns] ?? SnapshotSeries()
+            series[snapshot.netns] = own
+            own.append(id: snapshot.id, index: index, bucket: 0)
         }
 
         let (condition, portArguments) = portFilter(ports, columnsOf: "l.")
