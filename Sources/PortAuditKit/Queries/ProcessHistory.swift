@@ -19,7 +19,7 @@ public enum ProcessSelector: Sendable, Equatable {
         } else if !trimmed.isEmpty, trimmed.allSatisfy({ $0 != "/" }) || trimmed.hasPrefix("/") {
             self = .name(trimmed)
         } else {
-            throw Invalid(description: "invalid process '\(text)': give a pid, a process name or an executable path")
+            throw Invalid(description: "invalid process '\(text)': give a pid, a process name or an executable's absolute path")
         }
     }
 }
@@ -59,7 +59,8 @@ struct ProcessHistoryQuery {
             return ("p.pid = ?", [pid])
         case .name(let path) where path.hasPrefix("/"):
             // The kernel names a process's executable with every link resolved: /usr/bin/python3
-            // runs as /usr/bin/python3.11, /bin/nc (merged /usr) as /usr/bin/nc.openbsd.
+            // runs as /usr/bin/python3.11, /bin/nc (merged /usr) as /usr/bin/nc.openbsd. The
+            // link is read now, here: one repointed since (an upgrade) finds its new target only.
             if let resolved = ProcFiles.realPath(path), resolved != path {
                 return ("p.exe IN (?, ?)", [path, resolved])
             }

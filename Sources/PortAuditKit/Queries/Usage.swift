@@ -69,7 +69,8 @@ struct ListenerUsageQuery {
     /// rows are ranges over each namespace's snapshots, so the cost follows the listeners and
     /// their changes, not listeners times snapshots.
     func run(since: Date, until: Date, ports: PortSpec?) throws -> RecordTable {
-        // A cursor, not Row.fetchAll: a month of one-minute snapshots is 43,200 rows.
+        // Decoded row by row from a cursor: Row.fetchAll first copies every row (a month of
+        // one-minute snapshots is 43,200) into a Row of its own, which took half of this read.
         let snapshots = try Array(Row.fetchCursor(db, sql: """
             SELECT s.id, s.netns_id FROM host h CROSS JOIN snapshot s ON s.host_id = h.id AND s.started_at BETWEEN ? AND ? ORDER BY s.id
             """, arguments: [Timestamp.milliseconds(since), Timestamp.milliseconds(until)]).map { (id: $0[0] as Int64, netns: $0[1] as Int64) })
@@ -178,7 +179,8 @@ struct UsageQuery {
 
     func run(since: Date, until: Date, ports: PortSpec?) throws -> RecordTable {
         let sinceMs = Timestamp.milliseconds(since), untilMs = Timestamp.milliseconds(until)
-        // A cursor, not Row.fetchAll: a month of one-minute snapshots is 43,200 rows.
+        // Decoded row by row from a cursor: Row.fetchAll first copies every row (a month of
+        // one-minute snapshots is 43,200) into a Row of its own, which took half of this read.
         let snapshots = try Array(Row.fetchCursor(db, sql: """
             SELECT s.id, s.host_id, s.started_at FROM host h CROSS JOIN snapshot s ON s.host_id = h.id AND s.started_at BETWEEN ? AND ?
             ORDER BY s.id

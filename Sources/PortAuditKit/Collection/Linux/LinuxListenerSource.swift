@@ -112,12 +112,12 @@ public struct LinuxListenerSource: ListenerSource {
         var sockets: [RawSocket] = []
         /// How they were enumerated: "netlink", "procfs" or both joined by "+".
         var source = ""
-        /// Local ends of established TCP connections, when asked for and read through netlink.
+        /// Local ends of established TCP connections, when asked for.
         var established: [ListenerKey]?
     }
 
-    /// The listening sockets of the current namespace; with `established`, in the same
-    /// netlink requests, the established TCP connections (for `usage`).
+    /// The listening sockets of the current namespace; with `established`, from the same
+    /// netlink requests or /proc/net reads, the established TCP connections (for `usage`).
     func enumerate(errors: inout [String], established wantEstablished: Bool = false) throws -> TableContents {
         var contents = TableContents()
         var sources = Set<String>()
