@@ -49,9 +49,10 @@ struct Snapshot: ParsableCommand {
         do {
             summary = try store.snapshot(from: source, policy: HolderCachePolicy(forceFullWalk: fullWalk),
                                          commandLines: commandLines, beforeCommit: beforeCommit)
-        } catch StoreError.superseded(let newer, let startedAt) {
+        } catch {
             // Overlapping runs (a slow one and cron's next): the newer one already recorded the machine.
-            if !quiet { print(StoreError.superseded(by: newer, startedAt: startedAt)) }
+            guard case StoreError.superseded = error else { throw error }
+            if !quiet { print(error) }
             summary = nil
         }
         if let group { try store.grantGroupRead(group: group) }

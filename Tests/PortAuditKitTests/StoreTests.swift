@@ -40,10 +40,13 @@ import Testing
     }
 
     @Test func defaultLocationFollowsUserAndEnvironment() {
-        #expect(StoreLocation.defaultPath(environment: [:], isRoot: true) == "/var/lib/portaudit/portaudit.db")
-        #expect(StoreLocation.defaultPath(environment: ["HOME": "/home/a"], isRoot: false) == "/home/a/.local/state/portaudit/portaudit.db")
-        #expect(StoreLocation.defaultPath(environment: ["HOME": "/home/a", "XDG_STATE_HOME": "/x"], isRoot: false) == "/x/portaudit/portaudit.db")
-        #expect(StoreLocation.defaultPath(environment: ["PORTAUDIT_DB": "/s.db"], isRoot: true) == "/s.db")
+        func defaultPath(environment: [String: String], isRoot: Bool) -> String {
+            StoreLocation.defaultPath(lookup: { environment[$0] }, isRoot: isRoot)
+        }
+        #expect(defaultPath(environment: [:], isRoot: true) == "/var/lib/portaudit/portaudit.db")
+        #expect(defaultPath(environment: ["HOME": "/home/a"], isRoot: false) == "/home/a/.local/state/portaudit/portaudit.db")
+        #expect(defaultPath(environment: ["HOME": "/home/a", "XDG_STATE_HOME": "/x"], isRoot: false) == "/x/portaudit/portaudit.db")
+        #expect(defaultPath(environment: ["PORTAUDIT_DB": "/s.db"], isRoot: true) == "/s.db")
     }
 
     @Test func portauditDBVariableChoosesTheStore() throws {

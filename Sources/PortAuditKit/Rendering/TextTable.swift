@@ -58,7 +58,7 @@ public struct TextTable {
         func line(_ cells: [String], _ counts: [Int], _ codes: [String?]) -> String {
             var out = ""
             for (i, cell) in cells.enumerated() {
-                var text = counts[i] > widths[i] ? Self.cut(cell, to: widths[i]) : cell
+                var text = counts[i] > widths[i] ? Self.cut(cell, counted: counts[i], to: widths[i]) : cell
                 let pad = String(repeating: " ", count: widths[i] - min(counts[i], widths[i]))
                 if colour, let code = codes[i] { text = "\u{1B}[\(code)m\(text)\u{1B}[0m" }
                 let last = i == cells.count - 1
@@ -78,7 +78,12 @@ public struct TextTable {
     }
 
     public static func cut(_ text: String, to width: Int) -> String {
-        guard text.count > width else { return text }
+        cut(text, counted: text.count, to: width)
+    }
+
+    /// `cut` for a text whose characters are already counted: counting walks the whole text.
+    private static func cut(_ text: String, counted count: Int, to width: Int) -> String {
+        guard count > width else { return text }
         guard width > 1 else { return String(text.prefix(width)) }
         return String(text.prefix(width - 1)) + "…"
     }

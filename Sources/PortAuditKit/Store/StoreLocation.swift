@@ -5,10 +5,6 @@ import Glibc
 
 /// Where the store lives when no --db is given.
 public enum StoreLocation {
-    public static func defaultPath(environment: [String: String], isRoot: Bool = geteuid() == 0) -> String {
-        defaultPath(lookup: { environment[$0] }, isRoot: isRoot)
-    }
-
     /// `lookup` reads one variable: getenv by default, without copying the whole environment
     /// (ProcessInfo does, on every cron run).
     public static func defaultPath(lookup: (String) -> String? = { getenv($0).map { String(cString: $0) } },
