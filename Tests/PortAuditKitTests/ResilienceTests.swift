@@ -108,8 +108,8 @@ import Testing
         struct Overtaken: ListenerSource {
             var db: String
             var otherAt: Date
-            func observe() throws -> Observation { try observe(knownHolders: .none) }
-            func observe(knownHolders: KnownHolders) throws -> Observation {
+            func observe() throws -> Observation { try observe(knownHolders: { .none }) }
+            func observe(knownHolders: () throws -> KnownHolders) throws -> Observation {
                 let observation = try LinuxListenerSource().observe(knownHolders: knownHolders)
                 _ = try Store(path: db, access: .readWrite).snapshot(from: LinuxListenerSource(), clock: { otherAt })
                 return observation

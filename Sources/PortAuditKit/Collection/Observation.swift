@@ -221,14 +221,15 @@ public struct KnownHolders: Sendable {
 /// does not already know.
 public protocol ListenerSource: Sendable {
     func observe() throws -> Observation
-    /// Like `observe()`, but may confirm `knownHolders` instead of searching every process.
-    /// The result must be what `observe()` would return, except for holders that started
-    /// sharing a known socket since `knownHolders` was taken (found by the next full walk).
-    func observe(knownHolders: KnownHolders) throws -> Observation
+    /// Like `observe()`, but may confirm the holders `knownHolders` gives instead of searching
+    /// every process. The result must be what `observe()` would return, except for holders
+    /// that started sharing a known socket since they were recorded (found by the next full
+    /// walk). They are being read meanwhile: ask for them only once they are needed.
+    func observe(knownHolders: () throws -> KnownHolders) throws -> Observation
     func describe(_ processes: some Collection<ProcessIdentity>) -> [ProcessIdentity: ProcessDetails]
 }
 
 extension ListenerSource {
     /// A source that cannot use hints reads everything.
-    public func observe(knownHolders: KnownHolders) throws -> Observation { try observe() }
+    public func observe(knownHolders: () throws -> KnownHolders) throws -> Observation { try observe() }
 }

@@ -44,31 +44,25 @@ enum HolderCache {
         WHERE i.last_snapshot_id IS NULL AND +n.host_id = ?
         """
 
-    /// What a snapshot reads before collecting.
-    struct Prior {
-        /// The holders to confirm; none when a full walk is due.
-        var known = KnownHolders.none
-        /// The store's latest snapshot, 0 for none.
-        var latestSnapshot: Int64 = 0
+    /// The store's latest snapshot and the host that took it; nil for an empty store.
+    static func latest(_ db: Database) throws -> (snapshot: Int64, host: Int64)? {
+        try Row.fetchOne(db, sql: latestSnapshotSQL).map { ($0["id"], $0["host_id"]) }
     }
 
-    /// The holdings of every listener the last snapshot of the store's latest host saw,
-    /// unless `policy` wants a full walk now. A source verifies each holding against the
-    /// system, so a hint from another host or boot can only fail verification, never be believed.
-    static func load(_ db: Database, now: Date, policy: HolderCachePolicy) throws -> Prior {
-        guard let last = try Row.fetchOne(db, sql: latestSnapshotSQL) else { return Prior() }
-        let hostID: Int64 = last["host_id"]
-        var prior = Prior(latestSnapshot: last["id"])
+    /// The holdings of every listener the last snapshot of `host` saw, unless `policy` wants
+    /// a full walk now. A source verifies each holding against the system, so a hint from
+    /// another host or boot can only fail verification, never be believed.
+    static func known(_ db: Database, host hostID: Int64, now: Date, policy: HolderCachePolicy) throws -> KnownHolders {
         guard !policy.forceFullWalk,
               // `+host_id`: walk the rowid backwards from the newest snapshot, which stops within
               // `fullWalkEvery` rows, rather than the time index over the host's whole history.
               let lastFull = try Row.fetchOne(db, sql: lastFullWalkSQL, arguments: [hostID])
-        else { return prior }
+        else { return .none }
         let lastFullID: Int64 = lastFull["id"]
         let lastFullAt = Timestamp.date(milliseconds: lastFull["started_at"])
         let since = try Int.fetchOne(db, sql: snapshotsSinceSQL, arguments: [lastFullID, hostID]) ?? 0
         let age = now.timeIntervalSince(lastFullAt)
-        if since + 1 >= policy.fullWalkEvery || age >= policy.fullWalkInterval || age < 0 { return prior }
+        if since + 1 >= policy.fullWalkEvery || age >= policy.fullWalkInterval || age < 0 { return .none }
 
         var sockets: [UInt64: KnownHolders.Socket] = [:]
         let rows = try Row.fetchCursor(db, sql: knownHoldingsSQL, arguments: [hostID])
@@ -81,7 +75,6 @@ enum HolderCache {
                 sockets[inode, default: KnownHolders.Socket(holders: [])].unattributedReason = row[4]
             }
         }
-        prior.known = KnownHolders(sockets: sockets, fullWalkDue: false)
-        return prior
+        return KnownHolders(sockets: sockets, fullWalkDue: false)
     }
 }

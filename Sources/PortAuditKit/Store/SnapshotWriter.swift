@@ -33,11 +33,18 @@ extension Store {
         // Read outside the write transaction: the collection must not hold the write lock.
         // Before the start time is taken: a run that starts after it must be stored after
         // this read, where the overtaken check sees it.
-        let prior = try read { db in try HolderCache.load(db, now: clock(), policy: policy) }
+        let latest = try read { db in try HolderCache.latest(db) }
         let started = clock()
-        let observation = try source.observe(knownHolders: prior.known)
+        // Read while the source enumerates, which it does before it needs them.
+        let known = Parallel.Pending { [self] in
+            guard let latest else { return KnownHolders.none }
+            return try read { db in try HolderCache.known(db, host: latest.host, now: started, policy: policy) }
+        }
+        let observed = Result { try source.observe(knownHolders: known.value) }
+        _ = try? known.value()  // asked for or not, done before the store is written or left
+        let observation = try observed.get()
         return try record(observation, describer: source, started: started, clock: clock,
-                          commandLines: commandLines, collectedAfter: prior.latestSnapshot, beforeCommit: beforeCommit)
+                          commandLines: commandLines, collectedAfter: latest?.snapshot ?? 0, beforeCommit: beforeCommit)
     }
 
     // `+host_id`: the rowid backwards from the newest snapshot, which stops at the host's

@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import CLinuxDiag
-import Dispatch
 
 /// Finds which processes hold which socket inodes by reading every /proc/<pid>/fd link:
 /// the only way Linux tells. /proc is opened once; per process one openat of `PID/fd`
@@ -16,6 +15,12 @@ struct DescriptorWalk {
         var deniedPIDs: [Int32] = []
         /// Processes that exited while being read.
         var vanishedPIDs: [Int32] = []
+
+        mutating func add(_ other: Result) {
+            holders.merge(other.holders) { $0 + $1 }
+            deniedPIDs += other.deniedPIDs
+            vanishedPIDs += other.vanishedPIDs
+        }
     }
 
     /// Every numeric entry of /proc.
@@ -36,22 +41,14 @@ struct DescriptorWalk {
         // A thread pays for itself only with enough processes to split.
         let workers = max(1, min(threads, pids.count / 64 + 1))
         if workers == 1 { return walk(procFD: procFD, pids[...], wanted: wanted) }
-        let chunk = (pids.count + workers - 1) / workers
         let parts = UnsafeMutableBufferPointer<Result>.allocate(capacity: workers)
         parts.initialize(repeating: Result())
         defer { parts.deinitialize(); parts.deallocate() }
         nonisolated(unsafe) let shared = parts
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            let slice = pids[min(pids.count, worker * chunk)..<min(pids.count, (worker + 1) * chunk)]
-            shared[worker] = walk(procFD: procFD, slice, wanted: wanted)
+        Parallel.forEach(count: pids.count, chunk: 16, threads: workers) { worker, range in
+            shared[worker].add(walk(procFD: procFD, pids[range], wanted: wanted))
         }
-        var merged = Result()
-        for part in parts {
-            merged.holders.merge(part.holders) { $0 + $1 }
-            merged.deniedPIDs += part.deniedPIDs
-            merged.vanishedPIDs += part.vanishedPIDs
-        }
-        return merged
+        return parts.reduce(into: Result()) { $0.add($1) }
     }
 
     private static func walk(procFD: Int32, _ pids: ArraySlice<Int32>, wanted: Set<UInt64>) -> Result {

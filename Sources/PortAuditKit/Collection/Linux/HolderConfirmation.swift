@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Dispatch
 
 /// Confirms the holders the store already knows instead of reading every descriptor of
 /// every process: per holder process one read of `stat` (the start time proves the pid was
@@ -41,15 +40,15 @@ enum HolderConfirmation {
         defer { names.deinitialize(); names.deallocate() }
         nonisolated(unsafe) let slots = names
         let expectations = expected
-        let workers = max(1, min(threads, pids.count / 256 + 1))
-        let chunk = (pids.count + workers - 1) / max(1, workers)
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            let link = UnsafeMutablePointer<CChar>.allocate(capacity: 64)
-            defer { link.deallocate() }
-            for index in min(pids.count, worker * chunk)..<min(pids.count, (worker + 1) * chunk) {
-                let pid = pids[index]
-                guard let expectation = expectations[pid] else { continue }
-                slots[index] = verify(pid: pid, expectation.startTicks, expectation.links, procFD: procFD, link: link)
+        // A thread pays for itself only past a few hundred system calls: one per link, one stat per process.
+        let calls = expectations.values.reduce(0) { $0 + $1.links.count + 1 }
+        Parallel.forEach(count: pids.count, chunk: 4, threads: calls < 256 ? 1 : threads) { _, range in
+            withUnsafeTemporaryAllocation(of: CChar.self, capacity: 64) { link in
+                for index in range {
+                    let pid = pids[index]
+                    guard let expectation = expectations[pid] else { continue }
+                    slots[index] = verify(pid: pid, expectation.startTicks, expectation.links, procFD: procFD, link: link.baseAddress!)
+                }
             }
         }
         var processNames: [ProcessIdentity: String] = [:]

@@ -33,10 +33,12 @@ public struct LinuxListenerSource: ListenerSource {
     }
 
     public func observe() throws -> Observation {
-        try observe(knownHolders: .none)
+        try observe(knownHolders: { .none })
     }
 
-    public func observe(knownHolders: KnownHolders) throws -> Observation {
+    public func observe(knownHolders: () throws -> KnownHolders) throws -> Observation {
+        // Started now, they are ready by the time the descriptors are read (see Parallel).
+        Parallel.prepare(threads: threads)
         var errors: [String] = []
         let procFD = open(procRoot, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard procFD >= 0 else {
@@ -61,8 +63,9 @@ public struct LinuxListenerSource: ListenerSource {
             return observation
         }
 
-        if !knownHolders.fullWalkDue,
-           let confirmed = HolderConfirmation.confirm(raw, known: knownHolders, procFD: procFD, threads: threads) {
+        let known = try knownHolders()
+        if !known.fullWalkDue,
+           let confirmed = HolderConfirmation.confirm(raw, known: known, procFD: procFD, threads: threads) {
             return observation(confirmed.sockets, names: confirmed.names, fullWalk: false)
         }
 
