@@ -1,3 +1,4 @@
+import Dispatch
 import Glibc
 import Synchronization
 import Testing
@@ -5,43 +6,71 @@ import Testing
 
 /// The work sharing behind the descriptor walk and the confirmation of known holders.
 @Suite struct ParallelTests {
-    /// Which worker did each item, and how often each item was done.
+    /// What the workers did: items finished, worker per item, and which workers are busy.
     private final class Record: Sendable {
-        let visits: Mutex<[Int]>
+        let finished: Mutex<[Int]>
         let workers: Mutex<[Int]>
+        let busy: Mutex<Set<Int>>
+        let sharedWorker = Atomic<Bool>(false)
         init(count: Int) {
-            visits = Mutex(Array(repeating: 0, count: count))
+            finished = Mutex(Array(repeating: 0, count: count))
             workers = Mutex(Array(repeating: -1, count: count))
+            busy = Mutex([])
         }
     }
 
     @Test(arguments: [(0, 4, 2), (1, 4, 2), (7, 1, 2), (100, 3, 2), (1_000, 16, 4), (50, 64, 2), (200, 8, 1)])
     func everyItemIsDoneOnceByAWorkerOfItsOwn(count: Int, chunk: Int, threads: Int) {
         let record = Record(count: count)
-        // Slow enough items that helpers have time to join.
         Parallel.forEach(count: count, chunk: chunk, threads: threads) { worker, range in
-            #expect(range.count <= chunk)
+            // Two threads given one worker number would race on a per-worker accumulator.
+            if !record.busy.withLock({ $0.insert(worker).inserted }) { record.sharedWorker.store(true, ordering: .relaxed) }
+            defer { record.busy.withLock { _ = $0.remove(worker) } }
             for index in range {
-                record.visits.withLock { $0[index] += 1 }
+                for _ in 0..<2_000 { _ = getpid() }  // slow enough items that helpers have time to join
                 record.workers.withLock { $0[index] = worker }
-                for _ in 0..<2_000 { _ = getpid() }
+                record.finished.withLock { $0[index] += 1 }  // counted once the item is done
             }
         }
-        // Read only after forEach returned: every item must be done by then.
-        #expect(record.visits.withLock { $0 } == Array(repeating: 1, count: count))
-        let workers = Set(record.workers.withLock { $0 })
-        #expect(workers.allSatisfy { (0..<threads).contains($0) })
+        // Read only after forEach returned: every item must be done by then, once.
+        #expect(record.finished.withLock { $0 } == Array(repeating: 1, count: count))
+        let shared = record.sharedWorker.load(ordering: .relaxed)
+        #expect(!shared)
+        #expect(record.workers.withLock { $0 }.allSatisfy { (0..<threads).contains($0) })
     }
 
-    @Test func aPendingResultIsComputedOnceAndRethrowsItsError() throws {
-        let runs = Record(count: 1)
+    /// A helper does take part: the calling thread's range, if it gets one, waits until another
+    /// worker has run (a helper that is awake already may take every range first).
+    @Test func aHelperTakesPartInTheWork() {
+        let helperRan = DispatchSemaphore(value: 0)
+        let workers = Mutex<Set<Int>>([])
+        Parallel.forEach(count: 8, chunk: 1, threads: 2) { worker, _ in
+            workers.withLock { _ = $0.insert(worker) }
+            if worker == 0 { _ = helperRan.wait(timeout: .now() + 30) } else { helperRan.signal() }
+        }
+        let seen = workers.withLock { $0 }
+        #expect(seen.contains(1))
+        #expect(seen.isSubset(of: [0, 1]))
+    }
+
+    @Test func aPendingResultComesFromTheHelperOnceAndRethrowsItsError() throws {
+        let started = DispatchSemaphore(value: 0)
+        let go = DispatchSemaphore(value: 0)
+        let runs = Mutex<[pthread_t]>([])
         let pending = Parallel.Pending { () -> Int in
-            runs.visits.withLock { $0[0] += 1 }
+            runs.withLock { $0.append(pthread_self()) }
+            started.signal()
+            go.wait()
             return 42
         }
+        // The helper has begun it (the caller would otherwise be blocked here): the caller waits for its result.
+        #expect(started.wait(timeout: .now() + 30) == .success)
+        go.signal()
         #expect(try pending.value() == 42)
         #expect(try pending.value() == 42)
-        #expect(runs.visits.withLock { $0 } == [1])
+        let threads = runs.withLock { $0 }
+        #expect(threads.count == 1)
+        #expect(threads.allSatisfy { pthread_equal($0, pthread_self()) == 0 })
 
         struct Refused: Error, Equatable {}
         let failing = Parallel.Pending { () throws -> Int in throw Refused() }

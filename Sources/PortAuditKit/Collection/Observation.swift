@@ -224,12 +224,10 @@ public protocol ListenerSource: Sendable {
     /// Like `observe()`, but may confirm the holders `knownHolders` gives instead of searching
     /// every process. The result must be what `observe()` would return, except for holders
     /// that started sharing a known socket since they were recorded (found by the next full
-    /// walk). They are being read meanwhile: ask for them only once they are needed.
+    /// walk). They are being read meanwhile: ask for them only once they are needed. A source
+    /// that cannot use them returns `observe()`. (No default: a source written against the
+    /// earlier `observe(knownHolders: KnownHolders)` must not silently lose its hints.)
     func observe(knownHolders: () throws -> KnownHolders) throws -> Observation
     func describe(_ processes: some Collection<ProcessIdentity>) -> [ProcessIdentity: ProcessDetails]
 }
 
-extension ListenerSource {
-    /// A source that cannot use hints reads everything.
-    public func observe(knownHolders: () throws -> KnownHolders) throws -> Observation { try observe() }
-}

@@ -51,7 +51,7 @@ enum Parallel {
     }
 
     /// A result computed on a helper while the calling thread goes on.
-    final class Pending<T>: Sendable {
+    final class Pending<T: Sendable>: Sendable {
         private final class Slot: @unchecked Sendable {
             // Written by whichever thread runs the work's one item; read once it is done.
             var result: Result<T, Error>?
@@ -65,7 +65,8 @@ enum Parallel {
             work = Work(count: 1, chunk: 1) { _, _ in slot.result = Result { try body() } }
             if usableCPUs > 1 {
                 prepare(threads: 2)
-                jobs.post(work, copies: 1)
+                // Without a helper (none could be started) nothing would ever take it off the queue.
+                jobs.post(work, copies: min(1, pool.withLock { $0.helpers }))
             }
         }
 
