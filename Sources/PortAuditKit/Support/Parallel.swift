@@ -13,22 +13,25 @@ import CLinuxDiag
 /// wakes in about 0.06 ms; and `concurrentPerform` waits for every worker it asked for,
 /// even one that arrives after all the work is done.
 enum Parallel {
-    /// Starts helper threads so that `threads` can work at once, if not started yet.
-    static func prepare(threads: Int) {
-        pool.withLock { pool in
-            while pool.helpers < threads - 1 {
+    /// Starts helper threads so that `threads` can work at once, if not started yet, and
+    /// says how many helpers there are (fewer when no thread was to be had).
+    @discardableResult
+    static func prepare(threads: Int) -> Int {
+        helpers.withLock { helpers in
+            while helpers < threads - 1 {
                 let retained = Unmanaged.passRetained(jobs).toOpaque()
                 var thread = pthread_t()
                 guard pthread_create(&thread, nil, { argument in
                     Unmanaged<Jobs>.fromOpaque(argument!).takeRetainedValue().serve()
                     return nil
-                }, retained) == 0 else {  // no thread to be had (a process limit): fewer helpers
+                }, retained) == 0 else {  // a process limit
                     Unmanaged<Jobs>.fromOpaque(retained).release()
-                    return
+                    break
                 }
                 pthread_detach(thread)
-                pool.helpers += 1
+                helpers += 1
             }
+            return helpers
         }
     }
 
@@ -42,10 +45,7 @@ enum Parallel {
         let chunk = max(1, chunk)
         let work = Work(count: count, chunk: chunk, body: body)
         let wanted = min(threads, (count + chunk - 1) / chunk) - 1
-        if wanted > 0 {
-            prepare(threads: wanted + 1)
-            jobs.post(work, copies: min(wanted, pool.withLock { $0.helpers }))
-        }
+        if wanted > 0 { jobs.post(work, copies: min(wanted, prepare(threads: wanted + 1))) }
         work.drain(worker: 0)
         work.waitUntilDone()
     }
@@ -63,11 +63,8 @@ enum Parallel {
         init(_ body: @escaping @Sendable () throws -> T) {
             let slot = slot
             work = Work(count: 1, chunk: 1) { _, _ in slot.result = Result { try body() } }
-            if usableCPUs > 1 {
-                prepare(threads: 2)
-                // Without a helper (none could be started) nothing would ever take it off the queue.
-                jobs.post(work, copies: min(1, pool.withLock { $0.helpers }))
-            }
+            // Without a helper (none could be started) nothing would ever take it off the queue.
+            if usableCPUs > 1 { jobs.post(work, copies: min(1, prepare(threads: 2))) }
         }
 
         /// The result, computed here if no helper has begun it yet (it started late, or there is none).
@@ -80,8 +77,7 @@ enum Parallel {
 
     static let usableCPUs = Int(cld_usable_cpus())
 
-    private struct Pool { var helpers = 0 }
-    private static let pool = Mutex(Pool())
+    private static let helpers = Mutex(0)
     private static let jobs = Jobs()
 
     /// What the helpers are asked to join; each copy of a work wakes one helper.
