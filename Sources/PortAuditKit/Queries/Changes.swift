@@ -58,7 +58,7 @@ struct ChangesQuery {
         let details = !detail ? "" : """
             ,
                    l.protocol, l.address, l.port, l.interface, h.hostname, e.host_id,
-                   n.inode AS netns_inode, n.name AS netns_name, n.id = \(HistoryQuery.hostNetns) AS netns_is_host,
+                   n.inode AS netns_inode, n.name AS netns_name, n.id = \(HistoryQuery.hostNetns()) AS netns_is_host,
                    CASE WHEN e.prev_id IS NULL THEN NULL ELSE \(holders("e.prev_id")) END AS holders_before,
                    CASE WHEN e.cur_id IS NULL THEN NULL ELSE \(holders("e.cur_id")) END AS holders_after
             """

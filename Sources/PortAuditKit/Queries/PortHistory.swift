@@ -79,9 +79,11 @@ extension Store {
 struct HistoryQuery {
     let db: Database
 
-    /// The namespace the host's snapshots ran in: its newest snapshot's, the last entry of
-    /// snapshot_by_time for the host (one index probe, however long the history).
-    static let hostNetns = "(SELECT s.netns_id FROM snapshot s WHERE s.host_id = n.host_id ORDER BY s.started_at DESC LIMIT 1)"
+    /// The namespace the snapshots of the host in `hostColumn` ran in: its newest snapshot's,
+    /// the last entry of snapshot_by_time for the host (one index probe, however long the history).
+    static func hostNetns(of hostColumn: String = "n.host_id") -> String {
+        "(SELECT s.netns_id FROM snapshot s WHERE s.host_id = \(hostColumn) ORDER BY s.started_at DESC LIMIT 1)"
+    }
 
     /// The intervals of one port (listener_by_port, then interval_by_listener), each with the
     /// snapshot before its first: `+b.host_id` keeps SQLite off snapshot_by_time, whose
@@ -94,7 +96,7 @@ struct HistoryQuery {
                    la.started_at AS last_at, g.started_at AS gone_at, i.ended_snapshot_id,
                    (SELECT b.started_at FROM snapshot b WHERE +b.host_id = n.host_id AND b.id < i.first_snapshot_id
                     ORDER BY b.id DESC LIMIT 1) AS after_at,
-                   n.inode AS netns_inode, n.name AS netns_name, n.id = \(Self.hostNetns) AS netns_is_host
+                   n.inode AS netns_inode, n.name AS netns_name, n.id = \(Self.hostNetns()) AS netns_is_host
             FROM listener l
             JOIN netns n ON n.id = l.netns_id
             JOIN listener_interval i ON i.listener_id = l.id
@@ -106,7 +108,7 @@ struct HistoryQuery {
         if proto { sql += " AND l.protocol = ?" }
         switch netns {
         case .all: break
-        case .host: sql += " AND n.id = \(Self.hostNetns)"
+        case .host: sql += " AND n.id = \(Self.hostNetns())"
         case .id: sql += " AND (n.inode IS ? OR n.name = ?)"
         }
         return sql + " ORDER BY f.started_at, l.protocol, l.address, n.inode, i.id"

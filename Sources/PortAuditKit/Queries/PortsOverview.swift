@@ -83,7 +83,8 @@ struct PortsQuery {
         if ports { portCondition = "WHERE l.port BETWEEN :firstPort AND :lastPort" + (proto ? " AND l.protocol = :proto" : "") }
         return """
             WITH latest AS (
-                SELECT h.id AS host_id, h.hostname, (SELECT max(s.started_at) FROM snapshot s WHERE s.host_id = h.id) AS at
+                SELECT h.id AS host_id, h.hostname, (SELECT max(s.started_at) FROM snapshot s WHERE s.host_id = h.id) AS at,
+                       \(HistoryQuery.hostNetns(of: "h.id")) AS netns_id
                 FROM host h),
             chosen AS MATERIALIZED (
                 SELECT DISTINCT l.id, n.host_id FROM (\(candidatesSQL(scope))) c
@@ -109,7 +110,7 @@ struct PortsQuery {
                    CASE WHEN o.listener_id IS NOT NULL THEN max(o.last_at, coalesce(sp.last_closed_at, o.last_at))
                         ELSE sp.last_closed_at END AS last_at,
                    sp.holder_count, names.name, names.held_for, names.latest_at, sp.appeared_after,
-                   n.inode AS netns_inode, n.name AS netns_name, n.id = \(HistoryQuery.hostNetns) AS netns_is_host
+                   n.inode AS netns_inode, n.name AS netns_name, n.id = t.netns_id AS netns_is_host
             FROM chosen c
             JOIN listener_span sp ON sp.listener_id = c.id
             JOIN listener l ON l.id = c.id

@@ -75,7 +75,7 @@ struct ProcessHistoryQuery {
         """
             SELECT DISTINCT p.id AS process_id, p.pid, p.name, p.user, p.cmdline, p.started_at AS process_started,
                    l.id AS listener_id, l.protocol, l.address, l.port, l.interface, h.hostname, n.host_id,
-                   n.inode AS netns_inode, n.name AS netns_name, n.id = \(HistoryQuery.hostNetns) AS netns_is_host,
+                   n.inode AS netns_inode, n.name AS netns_name, n.id = \(HistoryQuery.hostNetns()) AS netns_is_host,
                    i.first_snapshot_id, i.ended_snapshot_id, f.started_at AS first_at, la.started_at AS last_at,
                    g.started_at AS gone_at
             FROM process p
