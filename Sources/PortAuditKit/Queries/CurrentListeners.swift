@@ -46,7 +46,11 @@ extension ListenerSource {
                 service: ServiceRegistry.lookup(port: socket.key.port, proto: socket.key.proto)
                     .first { !$0.service.isEmpty }?.service,
                 netns: netns, netnsName: names[netns] ?? nil, netnsIsHost: netns == observation.netnsInode)
-        }.sorted(byKey: { ($0.key, $0.netnsIsHost ? 0 : 1, $0.netns, $0.inode) }, <)
+        }.sorted { a, b in
+            if a.key != b.key { return a.key < b.key }
+            if a.netnsIsHost != b.netnsIsHost { return a.netnsIsHost }
+            return (a.netns, a.inode) < (b.netns, b.inode)
+        }
         return (listeners, observation)
     }
 }

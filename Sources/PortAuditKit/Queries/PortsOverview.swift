@@ -170,7 +170,12 @@ struct PortsQuery {
 
         var table = RecordTable(fields: Self.fields)
         // The host's own listener first, then other namespaces by inode.
-        let sorted = listeners.values.sorted(byKey: { ($0.key, $0.hostname, $0.namespace.isHost ? 0 : 1, $0.namespace.inode) }, <)
+        let sorted = listeners.values.sorted { a, b in
+            if a.key != b.key { return a.key < b.key }
+            if a.hostname != b.hostname { return a.hostname < b.hostname }
+            if a.namespace.isHost != b.namespace.isHost { return a.namespace.isHost }
+            return a.namespace.inode < b.namespace.inode
+        }
         var gaps: [Int64: [CoverageGap]] = [:]
         for listener in sorted {
             let appearedAfter = listener.appearedAfter
