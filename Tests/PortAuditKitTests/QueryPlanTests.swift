@@ -136,4 +136,19 @@ import Testing
         #expect(named > 5_000)  // 6,171 ports carry a registration in the embedded registry
         #expect(ServiceRegistry.name(port: 22, proto: .tcp) == "ssh")
     }
+
+    /// `name` decodes only the service field; it answers as the first named registration `lookup` gives.
+    @Test func nameIsTheFirstNamedRegistration() {
+        var differ: [String] = []
+        for port in 0...65535 {
+            for proto in [nil, TransportProtocol.tcp, .udp] {
+                let expected = ServiceRegistry.lookup(port: UInt16(port), proto: proto).first { !$0.service.isEmpty }?.service
+                let name = ServiceRegistry.name(port: UInt16(port), proto: proto)
+                if name != expected { differ.append("\(port)/\(proto?.rawValue ?? "any"): \(name ?? "nil") != \(expected ?? "nil")") }
+            }
+        }
+        #expect(differ.isEmpty, "\(differ.prefix(10))")
+        #expect(ServiceRegistry.name(port: 1328, proto: nil) == "ewall")
+        #expect(ServiceRegistry.name(port: 65535, proto: .tcp) == nil)
+    }
 }

@@ -97,14 +97,10 @@ public enum ServiceRegistry {
     /// Registrations of `port`, for one protocol or both. Unnamed rows ("Reserved",
     /// "Unassigned") come after named services.
     public static func lookup(port: UInt16, proto: TransportProtocol? = nil) -> [Registration] {
-        let index = rowIndex
-        let first = firstIndex(in: index.single) { $0.port >= port }
-        let rows = index.single[first...].prefix { $0.port == port }.map(\.row)
-            + index.ranges[Int(port) >> 10].filter { $0.ports.contains(Int(port)) }.map(\.row)
         var matches: [Registration] = []
         var text = EmbeddedRegistry.tsv
         text.withUTF8 { bytes in
-            for row in rows {
+            for row in rows(of: port) {
                 let line = String(decoding: UnsafeBufferPointer(rebasing: bytes[row]), as: UTF8.self)
                 let f = line.split(separator: "\t", omittingEmptySubsequences: false)
                 guard f.count == 5, let rowProto = TransportProtocol(rawValue: String(f[2])),
@@ -126,8 +122,29 @@ public enum ServiceRegistry {
 }
 
 extension ServiceRegistry {
-    /// The first named IANA service of a port, if it has one.
+    /// Byte ranges of the embedded rows that cover `port`: its own rows, then the ranges.
+    private static func rows(of port: UInt16) -> [Range<Int>] {
+        let index = rowIndex
+        let first = firstIndex(in: index.single) { $0.port >= port }
+        return index.single[first...].prefix { $0.port == port }.map(\.row)
+            + index.ranges[Int(port) >> 10].filter { $0.ports.contains(Int(port)) }.map(\.row)
+    }
+
+    /// The first named IANA service of a port, if it has one, as `lookup` orders them: the
+    /// least protocol, then the first row. Only the name is decoded: tables ask once a row.
     public static func name(port: UInt16, proto: TransportProtocol?) -> String? {
-        lookup(port: port, proto: proto).first { !$0.service.isEmpty }?.service
+        var best: (proto: TransportProtocol, service: String)?
+        var text = EmbeddedRegistry.tsv
+        text.withUTF8 { bytes in
+            for row in rows(of: port) {
+                let f = bytes[row].split(separator: UInt8(ascii: "\t"), maxSplits: 4, omittingEmptySubsequences: false)
+                guard f.count == 5, !f[3].isEmpty,
+                      let rowProto = TransportProtocol(rawValue: String(decoding: f[2], as: UTF8.self)),
+                      proto == nil || rowProto == proto, best.map({ rowProto < $0.proto }) ?? true
+                else { continue }
+                best = (rowProto, String(decoding: f[3], as: UTF8.self))
+            }
+        }
+        return best?.service
     }
 }
