@@ -43,8 +43,7 @@ extension ListenerSource {
                                       startedAt: d?.startedAt, fd: holder.fd, inode: socket.inode, container: d?.container)
                 },
                 unattributed: socket.holders.isEmpty ? socket.unattributedReason : nil,
-                service: ServiceRegistry.lookup(port: socket.key.port, proto: socket.key.proto)
-                    .first { !$0.service.isEmpty }?.service,
+                service: ServiceRegistry.name(port: socket.key.port, proto: socket.key.proto),
                 netns: netns, netnsName: names[netns] ?? nil, netnsIsHost: netns == observation.netnsInode)
         }.sorted { a, b in
             if a.key != b.key { return a.key < b.key }
