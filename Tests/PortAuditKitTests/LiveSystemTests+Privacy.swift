@@ -144,7 +144,9 @@ extension LiveSystemTests {
         try #require(try portaudit("snapshot", "--db", db, "--quiet").status == 0)
         try #require(try portaudit("snapshot", "--db", db, "--quiet").status == 0)
         // Fill what is left.
-        let filler = FileHandle(forWritingAtPath: { FileManager.default.createFile(atPath: mountPoint + "/filler", contents: nil); return mountPoint + "/filler" }())!
+        let fillerPath = mountPoint + "/filler"
+        try #require(FileManager.default.createFile(atPath: fillerPath, contents: nil))
+        let filler = try #require(FileHandle(forWritingAtPath: fillerPath))
         let block = Data(count: 64 * 1024)
         while (try? filler.write(contentsOf: block)) != nil {}
         while (try? filler.write(contentsOf: Data(count: 512))) != nil {}

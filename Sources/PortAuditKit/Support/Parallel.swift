@@ -23,7 +23,6 @@ enum Parallel {
                 var thread = pthread_t()
                 guard pthread_create(&thread, nil, { argument in
                     Unmanaged<Jobs>.fromOpaque(argument!).takeRetainedValue().serve()
-                    return nil
                 }, retained) == 0 else {  // a process limit
                     Unmanaged<Jobs>.fromOpaque(retained).release()
                     break

@@ -10,6 +10,6 @@ enum IPAddressText {
         let ok = bytes.withUnsafeBytes { raw in
             inet_ntop(family, raw.baseAddress, &buffer, socklen_t(buffer.count)) != nil
         }
-        return ok ? String(cString: buffer) : "?"
+        return ok ? String(nulTerminated: buffer) : "?"
     }
 }

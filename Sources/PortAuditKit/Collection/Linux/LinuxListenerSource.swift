@@ -205,7 +205,7 @@ public struct LinuxListenerSource: ListenerSource {
 
     static func host() -> HostIdentity {
         var name = [CChar](repeating: 0, count: 256)
-        let hostname = gethostname(&name, name.count) == 0 ? String(cString: name) : ""
+        let hostname = gethostname(&name, name.count) == 0 ? String(nulTerminated: name) : ""
         let trim = { (s: String?) in s?.trimmingWhitespace() ?? "" }
         return HostIdentity(hostname: hostname,
                             machineID: trim(ProcFiles.readString("/etc/machine-id")),

@@ -110,7 +110,7 @@ struct SockDiag {
         if msg.id.idiag_if != 0 {
             var name = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
             if if_indextoname(msg.id.idiag_if, &name) != nil {
-                interface = String(cString: name)
+                interface = String(nulTerminated: name)
             } else {
                 interface = "if\(msg.id.idiag_if)"
             }
