@@ -5,11 +5,15 @@ import Glibc
 enum IPAddressText {
     /// Network-order address bytes (4 or 16) as text, in the form inet_ntop gives and ss prints.
     static func format(_ bytes: [UInt8]) -> String {
-        let family = bytes.count == 4 ? AF_INET : AF_INET6
-        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-        let ok = bytes.withUnsafeBytes { raw in
-            inet_ntop(family, raw.baseAddress, &buffer, socklen_t(buffer.count)) != nil
+        bytes.withUnsafeBytes { format($0.baseAddress!, ipv6: bytes.count != 4) }
+    }
+
+    /// The address at `address` (4 bytes, or 16 for IPv6), written on the stack: a snapshot
+    /// formats one for every established connection it counts.
+    static func format(_ address: UnsafeRawPointer, ipv6: Bool) -> String {
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: Int(INET6_ADDRSTRLEN)) { buffer in
+            inet_ntop(ipv6 ? AF_INET6 : AF_INET, address, buffer.baseAddress, socklen_t(buffer.count)) != nil
+                ? String(cString: buffer.baseAddress!) : "?"
         }
-        return ok ? String(nulTerminated: buffer) : "?"
     }
 }

@@ -105,7 +105,7 @@ struct SockDiag {
         let port = UInt16(bigEndian: msg.id.idiag_sport)
         if proto == .udp && port == 0 { return nil }
         var source = msg.id.idiag_src
-        let bytes = withUnsafeBytes(of: &source) { Array($0.prefix(Int32(msg.idiag_family) == AF_INET6 ? 16 : 4)) }
+        let address = withUnsafeBytes(of: &source) { IPAddressText.format($0.baseAddress!, ipv6: Int32(msg.idiag_family) == AF_INET6) }
         var interface = ""
         if msg.id.idiag_if != 0 {
             var name = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
@@ -115,7 +115,7 @@ struct SockDiag {
                 interface = "if\(msg.id.idiag_if)"
             }
         }
-        let key = ListenerKey(proto: proto, address: IPAddressText.format(bytes), port: port, interface: interface)
+        let key = ListenerKey(proto: proto, address: address, port: port, interface: interface)
         return RawSocket(key: key, inode: UInt64(msg.idiag_inode), uid: msg.idiag_uid, receiveQueue: msg.idiag_rqueue)
     }
 }
