@@ -174,7 +174,8 @@ struct PortsQuery {
             if a.key != b.key { return a.key < b.key }
             if a.hostname != b.hostname { return a.hostname < b.hostname }
             if a.namespace.isHost != b.namespace.isHost { return a.namespace.isHost }
-            return a.namespace.inode < b.namespace.inode
+            // Two hosts may share a name (a new machine-id); the order is still the same every run.
+            return (a.namespace.inode, a.hostID) < (b.namespace.inode, b.hostID)
         }
         var gaps: [Int64: [CoverageGap]] = [:]
         for listener in sorted {
