@@ -44,9 +44,10 @@ let package = Package(
                 "PortAuditKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            // SwiftPM exports every symbol of an executable (8,400 of them here), which the
-            // loader and each dladdr then search at every start: a 50-socket snapshot took
-            // 1.2 ms longer. Nothing loads code that looks symbols up in this binary.
+            // A static Swift runtime is linked with -export-dynamic (the toolchain's
+            // static-stdlib-args.lnk), which exported this package's own 8,400 symbols for the
+            // loader and each dladdr to search at every start: a 50-socket snapshot took 1.2 ms
+            // longer. Nothing looks symbols up in this binary; backtraces read .symtab.
             linkerSettings: [.unsafeFlags(["-Xlinker", "--no-export-dynamic"])]
         ),
         .testTarget(
