@@ -98,15 +98,9 @@ public enum ServiceRegistry {
     /// "Unassigned") come after named services.
     public static func lookup(port: UInt16, proto: TransportProtocol? = nil) -> [Registration] {
         var matches: [Registration] = []
-        var text = EmbeddedRegistry.tsv
-        text.withUTF8 { bytes in
-            for row in rows(of: port) {
-                let line = String(decoding: UnsafeBufferPointer(rebasing: bytes[row]), as: UTF8.self)
-                let f = line.split(separator: "\t", omittingEmptySubsequences: false)
-                guard f.count == 5, let rowProto = TransportProtocol(rawValue: String(f[2])),
-                      proto == nil || rowProto == proto else { continue }
-                matches.append(Registration(service: String(f[3]), proto: rowProto, description: String(f[4])))
-            }
+        forEachRow(of: port, proto: proto) { rowProto, service, description in
+            matches.append(Registration(service: String(decoding: service, as: UTF8.self), proto: rowProto,
+                                        description: String(decoding: description, as: UTF8.self)))
         }
         var seen = Set<Registration>()
         return matches.filter { seen.insert($0).inserted }
@@ -130,20 +124,28 @@ extension ServiceRegistry {
             + index.ranges[Int(port) >> 10].filter { $0.ports.contains(Int(port)) }.map(\.row)
     }
 
+    /// Calls `body` with the protocol, service and description of each row that covers
+    /// `port`, in row order, for `proto` or both; the fields stay bytes until a caller decodes them.
+    private static func forEachRow(of port: UInt16, proto: TransportProtocol?,
+                                   _ body: (TransportProtocol, Slice<UnsafeBufferPointer<UInt8>>, Slice<UnsafeBufferPointer<UInt8>>) -> Void) {
+        var text = EmbeddedRegistry.tsv
+        text.withUTF8 { bytes in
+            for row in rows(of: port) {
+                let f = bytes[row].split(separator: UInt8(ascii: "\t"), omittingEmptySubsequences: false)
+                guard f.count == 5, let rowProto = TransportProtocol(rawValue: String(decoding: f[2], as: UTF8.self)),
+                      proto == nil || rowProto == proto else { continue }
+                body(rowProto, f[3], f[4])
+            }
+        }
+    }
+
     /// The first named IANA service of a port, if it has one, as `lookup` orders them: the
     /// least protocol, then the first row. Only the name is decoded: tables ask once a row.
     public static func name(port: UInt16, proto: TransportProtocol?) -> String? {
         var best: (proto: TransportProtocol, service: String)?
-        var text = EmbeddedRegistry.tsv
-        text.withUTF8 { bytes in
-            for row in rows(of: port) {
-                let f = bytes[row].split(separator: UInt8(ascii: "\t"), maxSplits: 4, omittingEmptySubsequences: false)
-                guard f.count == 5, !f[3].isEmpty,
-                      let rowProto = TransportProtocol(rawValue: String(decoding: f[2], as: UTF8.self)),
-                      proto == nil || rowProto == proto, best.map({ rowProto < $0.proto }) ?? true
-                else { continue }
-                best = (rowProto, String(decoding: f[3], as: UTF8.self))
-            }
+        forEachRow(of: port, proto: proto) { rowProto, service, _ in
+            guard !service.isEmpty, best.map({ rowProto < $0.proto }) ?? true else { return }
+            best = (rowProto, String(decoding: service, as: UTF8.self))
         }
         return best?.service
     }

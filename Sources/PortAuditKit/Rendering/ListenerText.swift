@@ -29,7 +29,7 @@ public struct TextStyle: Sendable {
 enum Endpoint {
     /// 127.0.0.1:22, [::1]:22, and %iface when bound to a device, as ss writes them.
     static func text(address: String, port: UInt16, interface: String) -> String {
-        let host = address.utf8.contains(UInt8(ascii: ":")) ? "[\(address)]" : address
+        let host = IPAddressText.isIPv6(address) ? "[\(address)]" : address
         let device = interface.isEmpty ? "" : "%\(interface)"
         return "\(host)\(device):\(port)"
     }

@@ -23,9 +23,7 @@ enum ConnectionCounter {
             byEndpoint[endpoint] = key
         }
         for local in established {
-            // A byte search: the literal otherwise picks Foundation's contains(_: StringProtocol),
-            // 0.62 µs a call against 16 ns (measured), once per connection of a busy server.
-            let wildcard = local.address.utf8.contains(UInt8(ascii: ":")) ? "::" : "0.0.0.0"
+            let wildcard = IPAddressText.isIPv6(local.address) ? "::" : "0.0.0.0"
             if let listener = byEndpoint[Endpoint(address: local.address, port: local.port)]
                 ?? byEndpoint[Endpoint(address: wildcard, port: local.port)] {
                 counts[listener, default: 0] += 1
