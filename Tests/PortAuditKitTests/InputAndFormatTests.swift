@@ -16,6 +16,10 @@ import Testing
         #expect(Timestamp.iso(date) == "1999-03-04T05:06:07.089Z")
         #expect(Timestamp.iso(try #require(Timestamp.parseISO("0999-12-31T23:59:59.999Z"))) == "0999-12-31T23:59:59.999Z")
         #expect(Timestamp.human(date, utc: true) == "1999-03-04 05:06:07")
+        #expect(Timestamp.human(date, utc: true, milliseconds: true) == "1999-03-04 05:06:07.089")
+        // Fields are padded to their width, never cut to it.
+        #expect(Timestamp.iso(Timestamp.date(milliseconds: 253_402_300_800_000)) == "10000-01-01T00:00:00.000Z")
+        #expect(Timestamp.iso(Timestamp.date(milliseconds: 0)) == "1970-01-01T00:00:00.000Z")
         let style = TextStyle(width: 80, utc: true)
         // The year is left out only when it is this year's.
         #expect(style.shortTime(date) == "1999-03-04 05:06")
