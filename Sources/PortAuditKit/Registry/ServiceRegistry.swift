@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The IANA service name and port number registry, carried inside the binary.
 public struct Registration: Hashable, Sendable, Codable {
     public var service: String
@@ -64,8 +68,10 @@ public enum ServiceRegistry {
         text.withUTF8 { bytes in
             var lineStart = 0
             while lineStart < bytes.count {
-                var lineEnd = lineStart
-                while lineEnd < bytes.count && bytes[lineEnd] != UInt8(ascii: "\n") { lineEnd += 1 }
+                // memchr: a byte loop in Swift over the 700 KB was a twentieth of `ports` (callgrind).
+                let start = UnsafeRawPointer(bytes.baseAddress!)
+                let newline = memchr(start + lineStart, Int32(UInt8(ascii: "\n")), bytes.count - lineStart)
+                let lineEnd = newline.map { UnsafeRawPointer($0) - start } ?? bytes.count
                 defer { lineStart = lineEnd + 1 }
                 var cursor = lineStart
                 func number() -> Int? {
