@@ -124,10 +124,11 @@ struct ListenerState {
                 hash = (hash ^ ((value >> UInt64(shift)) & 0xff)) &* 0x100_0000_01b3
             }
         }
-        for socket in sockets.sorted(by: { $0.inode < $1.inode }) {
+        // Most listeners have one socket with one holder: sorting a copy of each was most of the cost.
+        for socket in sockets.count > 1 ? sockets.sorted(by: { $0.inode < $1.inode }) : sockets {
             mix(socket.inode)
             mix(UInt64(socket.uid))
-            for holder in socket.holders.sorted() {
+            for holder in socket.holders.count > 1 ? socket.holders.sorted() : socket.holders {
                 mix(UInt64(bitPattern: Int64(holder.process.pid)))
                 mix(holder.process.startTicks)
                 mix(UInt64(bitPattern: Int64(holder.fd)))
@@ -169,6 +170,7 @@ private struct SnapshotWriter<Source: ListenerSource> {
         // speak for: those it read, and, when it looked for all of them, those now gone.
         // A namespace it could not read (or not look for, without root) is left as it was.
         var open: [NamespacedKey: (interval: Int64, fingerprint: Int64)] = [:]
+        open.reserveCapacity(observation.sockets.count)
         let rows = try Row.fetchCursor(db, sql: Store.openIntervalsSQL, arguments: [hostID])
         while let row = try rows.next() {
             guard let proto = TransportProtocol(rawValue: row[3]) else { continue }

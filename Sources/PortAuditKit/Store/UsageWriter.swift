@@ -23,6 +23,7 @@ struct UsageWriter {
     func run() throws {
         guard let connections = observation.connections else { return }
         var queues: [ListenerKey: Int] = [:]
+        queues.reserveCapacity(observation.sockets.count)
         // Connections are counted in the snapshot's own namespace only.
         for socket in observation.sockets where socket.key.proto == .tcp && (socket.netns == 0 || socket.netns == observation.netnsInode) {
             queues[socket.key, default: 0] += Int(socket.acceptQueue)
@@ -33,6 +34,7 @@ struct UsageWriter {
 
         // The latest values of every TCP listener of this namespace (no row means 0 and 0).
         var previous: [ListenerKey: (id: Int64, connections: Int, queue: Int)] = [:]
+        previous.reserveCapacity(queues.count)
         let rows = try Row.fetchCursor(db, sql: Self.previousSQL, arguments: [netnsID])
         while let row = try rows.next() {
             let key = ListenerKey(proto: .tcp, address: row[1], port: UInt16(row[2] as Int), interface: row[3])

@@ -52,6 +52,7 @@ enum HolderConfirmation {
             }
         }
         var processNames: [ProcessIdentity: String] = [:]
+        processNames.reserveCapacity(pids.count)
         for (index, pid) in pids.enumerated() {
             guard let name = names[index] else { return nil }
             processNames[ProcessIdentity(pid: pid, startTicks: expected[pid]!.startTicks)] = name
