@@ -44,11 +44,12 @@ struct Snapshot: ParsableCommand {
     static func perform(storePath: String, lockTimeout: Double, source: LinuxListenerSource, fullWalk: Bool, quiet: Bool,
                         commandLines: CommandLinePolicy = .full, group: String? = nil,
                         beforeCommit: (() -> Void)? = nil) throws {
-        let store = try Store(path: storePath, access: .readWrite, lockTimeout: lockTimeout)
+        let (store, outcome) = try Store.snapshot(path: storePath, lockTimeout: lockTimeout, from: source,
+                                                  policy: HolderCachePolicy(forceFullWalk: fullWalk),
+                                                  commandLines: commandLines, beforeCommit: beforeCommit)
         let summary: SnapshotSummary?
         do {
-            summary = try store.snapshot(from: source, policy: HolderCachePolicy(forceFullWalk: fullWalk),
-                                         commandLines: commandLines, beforeCommit: beforeCommit)
+            summary = try outcome.get()
         } catch {
             // Overlapping runs (a slow one and cron's next): the newer one already recorded the machine.
             guard case StoreError.superseded = error else { throw error }

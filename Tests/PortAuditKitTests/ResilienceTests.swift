@@ -135,6 +135,28 @@ import Testing
         #expect(try store.snapshot(from: LinuxListenerSource(), clock: { t0.addingTimeInterval(200) }).id == 5)
     }
 
+    /// A run takes its start before it opens the store; one that began later and was stored
+    /// meanwhile (the store holds a later stamp) makes it collect again, stamped after that one.
+    @Test func aRunOvertakenWhileItOpensTheStoreCollectsAgainAfterTheNewerOne() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let db = directory.file("store.db")
+        let t0 = Date(timeIntervalSince1970: 1_790_000_000)
+        let store = try Store(path: db, access: .readWrite)
+        _ = try store.snapshot(from: LinuxListenerSource(), clock: { t0 })
+        // Stored while the run below opened the store: it began at t0 + 60, this one later.
+        _ = try store.snapshot(from: LinuxListenerSource(), clock: { t0.addingTimeInterval(120) })
+        var clockReadings = [t0.addingTimeInterval(60), t0.addingTimeInterval(180)]
+        let stored = try store.snapshot(from: LinuxListenerSource(), clock: {
+            clockReadings.count > 1 ? clockReadings.removeFirst() : clockReadings[0]
+        })
+        #expect(stored.id == 3)
+        #expect(stored.startedAt == t0.addingTimeInterval(180), "stamped with its first start, it would sit after a later snapshot")
+        #expect(clockReadings.count == 1, "the run did not take its start again")
+        let times = try DatabaseQueue(path: db).read { db in try Int64.fetchAll(db, sql: "SELECT started_at FROM snapshot ORDER BY id") }
+        #expect(times == [0, 120, 180].map { Timestamp.milliseconds(t0.addingTimeInterval(TimeInterval($0))) })
+    }
+
     @Test func timeoutIsClearWhenTheWriterWaitsTooLittle() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }

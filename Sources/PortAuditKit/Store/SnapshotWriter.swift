@@ -30,28 +30,77 @@ extension Store {
     public func snapshot(from source: some ListenerSource, policy: HolderCachePolicy = .default,
                          clock: @escaping () -> Date = Date.init,
                          commandLines: CommandLinePolicy = .full, beforeCommit: (() -> Void)? = nil) throws -> SnapshotSummary {
-        // Read outside the write transaction: the collection must not hold the write lock.
-        // Before the start time is taken: a run that starts after it must be stored after
-        // this read, where the overtaken check sees it.
-        let latest = try read { db in
-            // A snapshot reads most pages once: SQLite's default page cache (2 MiB) was 1 MiB
-            // of a 10,000-socket snapshot's peak memory. 256 KiB was as fast at 1,000 sockets;
-            // at 10,000 the known holders took 45 ms to read instead of 41 (medians of 10, on
-            // a helper thread beside the enumeration; whole runs within the noise).
-            try db.execute(sql: "PRAGMA cache_size = -256")
-            return try HolderCache.latest(db)
+        try Self.snapshot(opening: { self }, from: source, policy: policy, clock: clock,
+                          commandLines: commandLines, beforeCommit: beforeCommit).summary.get()
+    }
+
+    /// As `snapshot(from:)`, into the store at `path`, which is opened (created, migrated) on a
+    /// helper thread while the source lists sockets: opening it first was a fifth of a quiet
+    /// machine's snapshot. A store that cannot be opened throws; the snapshot's own outcome
+    /// (`StoreError.superseded` among others) comes back with the store.
+    public static func snapshot(path: String, lockTimeout: Double, from source: some ListenerSource,
+                                policy: HolderCachePolicy = .default, commandLines: CommandLinePolicy = .full,
+                                beforeCommit: (() -> Void)? = nil) throws -> (store: Store, summary: Result<SnapshotSummary, Error>) {
+        try snapshot(opening: { try Store(path: path, access: .readWrite, lockTimeout: lockTimeout) }, from: source,
+                     policy: policy, clock: Date.init, commandLines: commandLines, beforeCommit: beforeCommit)
+    }
+
+    /// The store's latest snapshot (of any host: `collectedAfter` of `record`) and the holders
+    /// it knows, read outside the write transaction: the collection must not hold the write lock.
+    private struct Prepared: Sendable {
+        var store: Store
+        var latest: HolderCache.Latest?
+        var known: KnownHolders
+
+        /// What `store` knows of the holders of its `latest` snapshot's host, for a run begun at `started`.
+        static func reading(_ store: Store, latest: HolderCache.Latest?, started: Date, policy: HolderCachePolicy) throws -> Prepared {
+            guard let latest else { return Prepared(store: store, latest: nil, known: .none) }
+            return Prepared(store: store, latest: latest,
+                            known: try store.read { db in try HolderCache.known(db, host: latest.host, now: started, policy: policy) })
         }
-        let started = clock()
-        // Read while the source enumerates, which it does before it needs them.
-        let known = Parallel.Pending { [self] in
-            guard let latest else { return KnownHolders.none }
-            return try read { db in try HolderCache.known(db, host: latest.host, now: started, policy: policy) }
+    }
+
+    private static func snapshot(opening open: @escaping @Sendable () throws -> Store, from source: some ListenerSource,
+                                 policy: HolderCachePolicy, clock: @escaping () -> Date, commandLines: CommandLinePolicy,
+                                 beforeCommit: (() -> Void)?) throws -> (store: Store, summary: Result<SnapshotSummary, Error>) {
+        /// Runs `prepare` on a helper while the source lists sockets, which it does before it
+        /// needs the known holders; the helper is done before the store is written or left.
+        func collect(_ prepare: @escaping @Sendable () throws -> Prepared) throws -> (Prepared, Result<Observation, Error>) {
+            let prepared = Parallel.Pending(prepare)
+            let observed = Result { try source.observe(knownHolders: { try prepared.value().known }) }
+            return (try prepared.value(), observed)  // the store's errors before the collection's
         }
-        let observed = Result { try source.observe(knownHolders: known.value) }
-        _ = try? known.value()  // asked for or not, done before the store is written or left
-        let observation = try observed.get()
-        return try record(observation, describer: source, started: started, clock: clock,
-                          commandLines: commandLines, collectedAfter: latest?.snapshot ?? 0, beforeCommit: beforeCommit)
+        var started = clock()
+        var (ready, observed) = try collect { [started] in
+            let store = try open()
+            let latest = try store.read { db in
+                // A snapshot reads most pages once: SQLite's default page cache (2 MiB) was 1 MiB
+                // of a 10,000-socket snapshot's peak memory. 256 KiB was as fast at 1,000 sockets;
+                // at 10,000 the known holders took 45 ms to read instead of 41 (medians of 10, on
+                // a helper thread beside the enumeration; whole runs within the noise).
+                try db.execute(sql: "PRAGMA cache_size = -256")
+                return try HolderCache.latest(db)
+            }
+            if let latest, latest.startedAt > started { return Prepared(store: store, latest: latest, known: .none) }
+            return try .reading(store, latest: latest, started: started, policy: policy)
+        }
+        if let latest = ready.latest, latest.startedAt > started {
+            // The store holds a snapshot stamped after this run began: one that began later and
+            // was stored while this run opened the store (storing this one after it would put
+            // ids out of time order), or one from before the clock was set back; which, cannot
+            // be told. The run collects again, its start now taken once the store's latest
+            // snapshot is known: a run that began later and is stored meanwhile then makes
+            // `record` refuse this one, and a clock set back is stored after what was there.
+            let store = ready.store
+            let latest = try store.read(HolderCache.latest)
+            started = clock()
+            (ready, observed) = try collect { [started] in try .reading(store, latest: latest, started: started, policy: policy) }
+        }
+        let summary = Result {
+            try ready.store.record(try observed.get(), describer: source, started: started, clock: clock, commandLines: commandLines,
+                                   collectedAfter: ready.latest?.snapshot ?? 0, beforeCommit: beforeCommit)
+        }
+        return (ready.store, summary)
     }
 
     // `+host_id`: the rowid backwards from the newest snapshot, which stops at the host's
