@@ -135,9 +135,22 @@ import Testing
         #expect(try store.snapshot(from: LinuxListenerSource(), clock: { t0.addingTimeInterval(200) }).id == 5)
     }
 
-    /// A run takes its start before it opens the store; one that began later and was stored
-    /// meanwhile (the store holds a later stamp) makes it collect again, stamped after that one.
+    /// A run takes its start before it opens the store; one of the same host that began later
+    /// and was stored meanwhile makes it collect again, stamped after that one, even when
+    /// another machine's snapshot (its clock behind) was stored last.
     @Test func aRunOvertakenWhileItOpensTheStoreCollectsAgainAfterTheNewerOne() throws {
+        /// This machine's listeners, as another machine would store them.
+        struct OtherMachine: ListenerSource {
+            func observe() throws -> Observation { try observe(knownHolders: { .none }) }
+            func observe(knownHolders: () throws -> KnownHolders) throws -> Observation {
+                var observation = try LinuxListenerSource().observe(knownHolders: knownHolders)
+                observation.host = HostIdentity(hostname: "elsewhere", machineID: "not-this-machine", bootID: observation.host.bootID)
+                return observation
+            }
+            func describe(_ processes: some Collection<ProcessIdentity>) -> [ProcessIdentity: ProcessDetails] {
+                LinuxListenerSource().describe(processes)
+            }
+        }
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let db = directory.file("store.db")
@@ -146,14 +159,17 @@ import Testing
         _ = try store.snapshot(from: LinuxListenerSource(), clock: { t0 })
         // Stored while the run below opened the store: it began at t0 + 60, this one later.
         _ = try store.snapshot(from: LinuxListenerSource(), clock: { t0.addingTimeInterval(120) })
+        _ = try store.snapshot(from: OtherMachine(), clock: { t0.addingTimeInterval(30) })
         var clockReadings = [t0.addingTimeInterval(60), t0.addingTimeInterval(180)]
         let stored = try store.snapshot(from: LinuxListenerSource(), clock: {
             clockReadings.count > 1 ? clockReadings.removeFirst() : clockReadings[0]
         })
-        #expect(stored.id == 3)
+        #expect(stored.id == 4)
         #expect(stored.startedAt == t0.addingTimeInterval(180), "stamped with its first start, it would sit after a later snapshot")
         #expect(clockReadings.count == 1, "the run did not take its start again")
-        let times = try DatabaseQueue(path: db).read { db in try Int64.fetchAll(db, sql: "SELECT started_at FROM snapshot ORDER BY id") }
+        let times = try DatabaseQueue(path: db).read { db in
+            try Int64.fetchAll(db, sql: "SELECT started_at FROM snapshot WHERE host_id = (SELECT host_id FROM snapshot WHERE id = 1) ORDER BY id")
+        }
         #expect(times == [0, 120, 180].map { Timestamp.milliseconds(t0.addingTimeInterval(TimeInterval($0))) })
     }
 

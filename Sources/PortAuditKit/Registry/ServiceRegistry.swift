@@ -66,10 +66,10 @@ public enum ServiceRegistry {
         var index = RowIndex()
         var text = EmbeddedRegistry.tsv
         text.withUTF8 { bytes in
+            guard let start = UnsafeRawPointer(bytes.baseAddress) else { return }
             var lineStart = 0
             while lineStart < bytes.count {
                 // memchr: a byte loop in Swift over the 700 KB was a twentieth of `ports` (callgrind).
-                let start = UnsafeRawPointer(bytes.baseAddress!)
                 let newline = memchr(start + lineStart, Int32(UInt8(ascii: "\n")), bytes.count - lineStart)
                 let lineEnd = newline.map { UnsafeRawPointer($0) - start } ?? bytes.count
                 defer { lineStart = lineEnd + 1 }

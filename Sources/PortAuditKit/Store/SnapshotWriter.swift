@@ -63,15 +63,22 @@ extension Store {
     private static func snapshot(opening open: @escaping @Sendable () throws -> Store, from source: some ListenerSource,
                                  policy: HolderCachePolicy, clock: @escaping () -> Date, commandLines: CommandLinePolicy,
                                  beforeCommit: (() -> Void)?) throws -> (store: Store, summary: Result<SnapshotSummary, Error>) {
-        /// Runs `prepare` on a helper while the source lists sockets, which it does before it
-        /// needs the known holders; the helper is done before the store is written or left.
-        func collect(_ prepare: @escaping @Sendable () throws -> Prepared) throws -> (Prepared, Result<Observation, Error>) {
+        /// Collects at `started` with what `prepare` reads on a helper meanwhile (the source
+        /// lists sockets before it needs the known holders), then records; the helper is done
+        /// before the store is written or left, and the store's errors come before the collection's.
+        func collect(at started: Date, startedBeforeRead: Bool,
+                     _ prepare: @escaping @Sendable () throws -> Prepared) throws -> (store: Store, summary: Result<SnapshotSummary, Error>) {
             let prepared = Parallel.Pending(prepare)
             let observed = Result { try source.observe(knownHolders: { try prepared.value().known }) }
-            return (try prepared.value(), observed)  // the store's errors before the collection's
+            let ready = try prepared.value()
+            return (ready.store, Result {
+                try ready.store.record(try observed.get(), describer: source, started: started, clock: clock, commandLines: commandLines,
+                                       collectedAfter: ready.latest?.snapshot ?? 0, startedBeforeRead: startedBeforeRead,
+                                       beforeCommit: beforeCommit)
+            })
         }
-        var started = clock()
-        var (ready, observed) = try collect { [started] in
+        let started = clock()
+        let first = try collect(at: started, startedBeforeRead: true) {
             let store = try open()
             let latest = try store.read { db in
                 // A snapshot reads most pages once: SQLite's default page cache (2 MiB) was 1 MiB
@@ -81,27 +88,23 @@ extension Store {
                 try db.execute(sql: "PRAGMA cache_size = -256")
                 return try HolderCache.latest(db)
             }
-            if let latest, latest.startedAt > started { return Prepared(store: store, latest: latest, known: .none) }
             return try .reading(store, latest: latest, started: started, policy: policy)
         }
-        if let latest = ready.latest, latest.startedAt > started {
-            // The store holds a snapshot stamped after this run began: one that began later and
-            // was stored while this run opened the store (storing this one after it would put
-            // ids out of time order), or one from before the clock was set back; which, cannot
-            // be told. The run collects again, its start now taken once the store's latest
-            // snapshot is known: a run that began later and is stored meanwhile then makes
-            // `record` refuse this one, and a clock set back is stored after what was there.
-            let store = ready.store
-            let latest = try store.read(HolderCache.latest)
-            started = clock()
-            (ready, observed) = try collect { [started] in try .reading(store, latest: latest, started: started, policy: policy) }
+        guard case .failure(let error) = first.summary, error is CollectAgain else { return first }
+        // This time the latest snapshot is read before the start is taken: one stored after
+        // that read and stamped later makes `record` refuse this run (superseded), and one
+        // stamped later but already there (a clock set back) is stored after, as it always was.
+        let store = first.store
+        let latest = try store.read(HolderCache.latest)
+        let restarted = clock()
+        return try collect(at: restarted, startedBeforeRead: false) {
+            try .reading(store, latest: latest, started: restarted, policy: policy)
         }
-        let summary = Result {
-            try ready.store.record(try observed.get(), describer: source, started: started, clock: clock, commandLines: commandLines,
-                                   collectedAfter: ready.latest?.snapshot ?? 0, beforeCommit: beforeCommit)
-        }
-        return (ready.store, summary)
     }
+
+    /// `record` found, already stored when the run read the store, a snapshot of this host
+    /// stamped after the run began (see `SnapshotWriter.startedBeforeRead`).
+    fileprivate struct CollectAgain: Error {}
 
     // `+host_id`: the rowid backwards from the newest snapshot, which stops at the host's
     // latest (at once when the host took the newest, within the other hosts' runs since
@@ -121,16 +124,19 @@ extension Store {
     /// Stores an observation made at `started`; `alongside` runs in the same transaction.
     /// `collectedAfter`, the store's latest snapshot when the collection began, makes a
     /// snapshot that started later and was stored meanwhile refuse this one
-    /// (`StoreError.superseded`): ids keep time order.
+    /// (`StoreError.superseded`): ids keep time order. With `startedBeforeRead` (the start
+    /// was taken before `collectedAfter` was read), a snapshot of this host stamped after
+    /// `started` and stored before that read throws `CollectAgain`.
     func record(_ observation: Observation, describer source: some ListenerSource, started: Date,
                 clock: @escaping () -> Date = Date.init, commandLines: CommandLinePolicy = .full,
-                continuity: Continuity = .judgedByHistory, collectedAfter: Int64? = nil,
+                continuity: Continuity = .judgedByHistory, collectedAfter: Int64? = nil, startedBeforeRead: Bool = false,
                 alongside: (Database, SnapshotSummary) throws -> Void = { _, _ in },
                 beforeCommit: (() -> Void)? = nil) throws -> SnapshotSummary {
         try write(durable: { $0.opened + $0.closed + $0.changed > 0 }) { db in
             let summary = try SnapshotWriter(db: db, observation: observation, source: source, started: started, clock: clock,
                                              commandLines: max(commandLines, try Self.commandLinePolicy(db)),
-                                             continuity: continuity, collectedAfter: collectedAfter).run()
+                                             continuity: continuity, collectedAfter: collectedAfter,
+                                             startedBeforeRead: startedBeforeRead).run()
             try alongside(db, summary)
             try UsageWriter(db: db, observation: observation, snapshotID: summary.id).run()
             beforeCommit?()
@@ -199,6 +205,12 @@ private struct SnapshotWriter<Source: ListenerSource> {
     var commandLines: CommandLinePolicy = .full
     var continuity = Continuity.judgedByHistory
     var collectedAfter: Int64?
+    /// The run took its start before it read `collectedAfter`, so a snapshot stored before
+    /// that read may be stamped after the start: one that began later and was stored while this
+    /// run opened the store (storing this one after it would put the host's ids out of time
+    /// order), or one from before the clock was set back. Which, cannot be told: the run
+    /// collects again with its start taken after the read, as a run that began then would.
+    var startedBeforeRead = false
 
     func run() throws -> SnapshotSummary {
         let (hostID, newHost) = try upsertHost()
@@ -213,6 +225,9 @@ private struct SnapshotWriter<Source: ListenerSource> {
         let previousSnapshot: Int64? = previous?["id"]
         if let collectedAfter, let previous, previous["id"] > collectedAfter, previous["started_at"] > Timestamp.milliseconds(started) {
             throw StoreError.superseded(by: previous["id"], startedAt: Timestamp.date(milliseconds: previous["started_at"]))
+        }
+        if startedBeforeRead, let previous, previous["started_at"] > Timestamp.milliseconds(started) {
+            throw Store.CollectAgain()
         }
 
         // Open intervals: what the previous snapshot saw, in the namespaces this one can
