@@ -105,18 +105,8 @@ import Testing
     @Test func anOvertakenSnapshotIsNotStoredAfterTheNewerOne() throws {
         /// The machine's real listeners, with another snapshot, stamped `otherAt`, stored
         /// while this one collects.
-        struct Overtaken: ListenerSource {
-            var db: String
-            var otherAt: Date
-            func observe() throws -> Observation { try observe(knownHolders: { .none }) }
-            func observe(knownHolders: () throws -> KnownHolders) throws -> Observation {
-                let observation = try LinuxListenerSource().observe(knownHolders: knownHolders)
-                _ = try Store(path: db, access: .readWrite).snapshot(from: LinuxListenerSource(), clock: { otherAt })
-                return observation
-            }
-            func describe(_ processes: some Collection<ProcessIdentity>) -> [ProcessIdentity: ProcessDetails] {
-                LinuxListenerSource().describe(processes)
-            }
+        func overtaken(db: String, otherAt: Date) -> AlteredLinuxSource {
+            AlteredLinuxSource { _ in _ = try Store(path: db, access: .readWrite).snapshot(from: LinuxListenerSource(), clock: { otherAt }) }
         }
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
@@ -125,9 +115,9 @@ import Testing
         let store = try Store(path: db, access: .readWrite)
         _ = try store.snapshot(from: LinuxListenerSource(), clock: { t0 })
         #expect(throws: StoreError.superseded(by: 2, startedAt: t0.addingTimeInterval(120))) {
-            try store.snapshot(from: Overtaken(db: db, otherAt: t0.addingTimeInterval(120)), clock: { t0.addingTimeInterval(60) })
+            try store.snapshot(from: overtaken(db: db, otherAt: t0.addingTimeInterval(120)), clock: { t0.addingTimeInterval(60) })
         }
-        let stored = try store.snapshot(from: Overtaken(db: db, otherAt: t0.addingTimeInterval(180)), clock: { t0.addingTimeInterval(240) })
+        let stored = try store.snapshot(from: overtaken(db: db, otherAt: t0.addingTimeInterval(180)), clock: { t0.addingTimeInterval(240) })
         #expect(stored.id == 4)
         let times = try DatabaseQueue(path: db).read { db in try Int64.fetchAll(db, sql: "SELECT started_at FROM snapshot ORDER BY id") }
         #expect(times == [0, 120, 180, 240].map { Timestamp.milliseconds(t0.addingTimeInterval(TimeInterval($0))) })
@@ -140,16 +130,8 @@ import Testing
     /// another machine's snapshot (its clock behind) was stored last.
     @Test func aRunOvertakenWhileItOpensTheStoreCollectsAgainAfterTheNewerOne() throws {
         /// This machine's listeners, as another machine would store them.
-        struct OtherMachine: ListenerSource {
-            func observe() throws -> Observation { try observe(knownHolders: { .none }) }
-            func observe(knownHolders: () throws -> KnownHolders) throws -> Observation {
-                var observation = try LinuxListenerSource().observe(knownHolders: knownHolders)
-                observation.host = HostIdentity(hostname: "elsewhere", machineID: "not-this-machine", bootID: observation.host.bootID)
-                return observation
-            }
-            func describe(_ processes: some Collection<ProcessIdentity>) -> [ProcessIdentity: ProcessDetails] {
-                LinuxListenerSource().describe(processes)
-            }
+        let otherMachine = AlteredLinuxSource { observation in
+            observation.host = HostIdentity(hostname: "elsewhere", machineID: "not-this-machine", bootID: observation.host.bootID)
         }
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
@@ -159,7 +141,7 @@ import Testing
         _ = try store.snapshot(from: LinuxListenerSource(), clock: { t0 })
         // Stored while the run below opened the store: it began at t0 + 60, this one later.
         _ = try store.snapshot(from: LinuxListenerSource(), clock: { t0.addingTimeInterval(120) })
-        _ = try store.snapshot(from: OtherMachine(), clock: { t0.addingTimeInterval(30) })
+        _ = try store.snapshot(from: otherMachine, clock: { t0.addingTimeInterval(30) })
         var clockReadings = [t0.addingTimeInterval(60), t0.addingTimeInterval(180)]
         let stored = try store.snapshot(from: LinuxListenerSource(), clock: {
             clockReadings.count > 1 ? clockReadings.removeFirst() : clockReadings[0]
@@ -188,5 +170,22 @@ import Testing
         }
         #expect(stored >= 1)
         #expect(try Self.checkWhole(db).count == 1 + stored)
+    }
+}
+
+/// The machine's real listeners, each observation passed through `alter` before it is stored.
+struct AlteredLinuxSource: ListenerSource {
+    var alter: @Sendable (inout Observation) throws -> Void
+
+    func observe() throws -> Observation { try observe(knownHolders: { .none }) }
+
+    func observe(knownHolders: () throws -> KnownHolders) throws -> Observation {
+        var observation = try LinuxListenerSource().observe(knownHolders: knownHolders)
+        try alter(&observation)
+        return observation
+    }
+
+    func describe(_ processes: some Collection<ProcessIdentity>) -> [ProcessIdentity: ProcessDetails] {
+        LinuxListenerSource().describe(processes)
     }
 }
