@@ -19,7 +19,7 @@ struct Snapshot: ParsableCommand {
     @Flag(name: .long, help: "Store no command lines.")
     var noCmdline = false
 
-    @Option(name: .long, help: ArgumentHelp("Let this group read the store (directory 0750, file 0640); otherwise owner only.", valueName: "group"))
+    @Option(name: .long, help: ArgumentHelp("Let this group read the store (files 0640; the directory 0750 when it holds nothing but the store); otherwise owner only.", valueName: "group"))
     var group: String?
 
     @Flag(name: .long, help: "Read every process's descriptors, even where the holders the store knows could be confirmed instead.")
@@ -44,6 +44,7 @@ struct Snapshot: ParsableCommand {
     static func perform(storePath: String, lockTimeout: Double, source: LinuxListenerSource, fullWalk: Bool, quiet: Bool,
                         commandLines: CommandLinePolicy = .full, group: String? = nil,
                         beforeCommit: (() -> Void)? = nil) throws {
+        let storeGroup = try group.map { try StoreGroup($0, for: storePath) }
         let (store, outcome) = try Store.snapshot(path: storePath, lockTimeout: lockTimeout, from: source,
                                                   policy: HolderCachePolicy(forceFullWalk: fullWalk),
                                                   commandLines: commandLines, beforeCommit: beforeCommit)
@@ -56,7 +57,8 @@ struct Snapshot: ParsableCommand {
             if !quiet { print(error) }
             summary = nil
         }
-        if let group { try store.grantGroupRead(group: group) }
+        let groupNote = try storeGroup.flatMap { try store.grantGroupRead($0) }
+        if !quiet, let groupNote { FileHandle.standardError.write(Data("note: \(groupNote)\n".utf8)) }
         guard !quiet, let summary else { return }
         var line = "snapshot \(summary.id): \(summary.listeners) listeners"
         if summary.namespaces > 1 { line += " in \(summary.namespaces) network namespaces" }

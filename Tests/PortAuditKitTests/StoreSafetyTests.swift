@@ -57,6 +57,35 @@ import Testing
         let unknown = try portaudit("snapshot", "--db", sharedDB, "--group", "no-such-group-x")
         #expect(unknown.status != 0)
         #expect(unknown.stderr.contains("no group named no-such-group-x"))
+        // Refused before anything is created.
+        let neverDB = directory.file("never/store.db")
+        #expect(try portaudit("snapshot", "--db", neverDB, "--group", "no-such-group-x").status != 0)
+        #expect(!FileManager.default.fileExists(atPath: directory.file("never")))
+    }
+
+    /// A directory that holds more than the store (/tmp, a home) keeps its own mode and group:
+    /// only the store's files are granted, with a note when the group cannot get through.
+    @Test(.enabled(if: isRoot)) func aGroupGrantLeavesADirectoryWithOtherFilesAlone() throws {
+        let directory = try Self.openDirectory()
+        defer { directory.remove() }
+        let nogroup = Int(getgrnam("nogroup").pointee.gr_gid)
+        for (name, mode) in [("sticky", mode_t(0o1777)), ("closed", mode_t(0o700))] {
+            let shared = directory.file(name)
+            try FileManager.default.createDirectory(atPath: shared, withIntermediateDirectories: false)
+            try #require(chmod(shared, mode) == 0)
+            try Data("someone else's".utf8).write(to: URL(fileURLWithPath: directory.file("\(name)/other.txt")))
+            let db = directory.file("\(name)/store.db")
+            let granted = try portaudit("snapshot", "--db", db, "--group", "nogroup")
+            try #require(granted.status == 0, "\(granted.stderr)")
+            #expect(try Self.mode(shared) == Int(mode), "\(name)")
+            #expect(try Self.groupID(shared) == 0, "\(name)")
+            for file in [db, db + "-wal", db + "-shm"] {
+                #expect(try Self.mode(file) == 0o640, "\(file)")
+                #expect(try Self.groupID(file) == nogroup, "\(file)")
+            }
+            // Anyone may search the sticky one; the closed one keeps the group out, and says so.
+            #expect(granted.stderr.contains("group nogroup cannot reach the store") == (name == "closed"), "\(granted.stderr)")
+        }
     }
 
     /// Another user plants a link where root will write its store: root refuses it, and

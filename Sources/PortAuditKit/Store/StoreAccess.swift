@@ -65,14 +65,17 @@ enum StoreAccess {
     }
 }
 
-extension Store {
-    /// Lets the members of `group` read the store: the directory becomes 0750 and the
-    /// files 0640, group-owned by it. Without this everything stays owner-only.
-    public func grantGroupRead(group: String) throws {
+/// A group to let read the store, resolved before anything is created: an unknown one
+/// must not leave a new directory behind.
+public struct StoreGroup: Sendable {
+    public let name: String
+    let gid: gid_t
+
+    /// `group` is a group name or a numeric gid.
+    public init(_ group: String, for path: String) throws {
         var entry = group_t()
         var result: UnsafeMutablePointer<group_t>?
         var buffer = [CChar](repeating: 0, count: 16384)
-        let gid: gid_t
         if getgrnam_r(group, &entry, &buffer, buffer.count, &result) == 0, result != nil {
             gid = entry.gr_gid
         } else if let number = UInt32(group) {
@@ -80,16 +83,36 @@ extension Store {
         } else {
             throw StoreError.cannotOpen(path: path, detail: "no group named \(group)")
         }
-        let directory = (path as NSString).deletingLastPathComponent
-        var targets: [(String, mode_t)] = [(directory.isEmpty ? "." : directory, 0o750)]
+        name = group
+    }
+}
+
+extension Store {
+    /// Lets the members of `group` read the store: its files become 0640, group-owned by it,
+    /// and so does its directory (0750), when the directory holds nothing but the store. A
+    /// directory that holds other files (/tmp, a home, a shared one) is left as it is; the
+    /// note returned then says when the group cannot reach the store through it.
+    @discardableResult
+    public func grantGroupRead(_ group: StoreGroup) throws -> String? {
+        let directory = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
+        let name = (path as NSString).lastPathComponent
+        let storeFiles = Set(["", "-wal", "-shm", "-journal"].map { name + $0 })
+        let storeOnly = (try? FileManager.default.contentsOfDirectory(atPath: directory))?.allSatisfy(storeFiles.contains) ?? false
+        var targets: [(String, mode_t)] = storeOnly ? [(directory, mode_t(0o750))] : []
         for file in [path, path + "-wal", path + "-shm"] where FileManager.default.fileExists(atPath: file) {
             targets.append((file, 0o640))
         }
         for (target, mode) in targets {
-            guard chown(target, uid_t.max, gid) == 0, chmod(target, mode) == 0 else {
-                throw StoreError.cannotOpen(path: path, detail: "cannot give group \(group) access to \(target): \(ProcFiles.errorDescription(errno))")
+            guard chown(target, uid_t.max, group.gid) == 0, chmod(target, mode) == 0 else {
+                throw StoreError.cannotOpen(path: path, detail: "cannot give group \(group.name) access to \(target): \(ProcFiles.errorDescription(errno))")
             }
         }
+        var info = stat()
+        guard !storeOnly, stat(directory, &info) == 0 else { return nil }
+        let searchable = info.st_mode & S_IXOTH != 0 || (info.st_gid == group.gid && info.st_mode & S_IXGRP != 0)
+        if searchable { return nil }
+        return "group \(group.name) cannot reach the store: \(directory) holds other files, so portaudit left it as it is "
+            + "(mode \(String(info.st_mode & 0o7777, radix: 8))); let the group search it, e.g. chgrp \(group.name) \(directory) && chmod g+x \(directory)"
     }
 }
 
