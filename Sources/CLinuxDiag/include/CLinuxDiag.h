@@ -20,6 +20,12 @@ static inline long cld_getdents64(int fd, void *buffer, unsigned long size) {
     return syscall(SYS_getdents64, fd, buffer, size);
 }
 
+// sqlite3_config is variadic too: URI filenames ("file:...?immutable=1") for every connection
+// opened after it; SQLITE_MISUSE, and no change, once SQLite has been initialised.
+static inline int cld_sqlite_enable_uri_filenames(void) {
+    return sqlite3_config(SQLITE_CONFIG_URI, 1);
+}
+
 // sqlite3_db_config is variadic, which Swift cannot call. With this set, closing the store
 // leaves the WAL as it is; the store decides when to checkpoint (Store.trimWAL).
 static inline int cld_sqlite_keep_wal_on_close(void *db) {

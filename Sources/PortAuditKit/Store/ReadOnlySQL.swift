@@ -34,7 +34,15 @@ private final class ReadOnlyConnection {
         self.path = path
         self.timeout = timeout
         var db: OpaquePointer?
-        let code = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nil)
+        let flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX
+        var code = sqlite3_open_v2(path, &db, flags, nil)
+        // A store copied alone onto read-only media is read as immutable, as `Store` does.
+        if code == SQLITE_OK, !FileManager.default.fileExists(atPath: path + "-wal"),
+           sqlite3_exec(db, "SELECT 1 FROM sqlite_master LIMIT 1", nil, nil, nil) & 0xff == SQLITE_CANTOPEN {
+            sqlite3_close(db)
+            db = nil
+            code = sqlite3_open_v2(Store.immutableURI(path), &db, flags | SQLITE_OPEN_URI, nil)
+        }
         guard code == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "error \(code)"
             sqlite3_close(db)

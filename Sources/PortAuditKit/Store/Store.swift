@@ -50,7 +50,7 @@ public final class Store: @unchecked Sendable {
         // Root opens no link planted by another user (see StoreAccess).
         let openPath = geteuid() == 0 ? try StoreAccess.rootOpenPath(path, create: access == .readWrite && !exists) : path
         do {
-            queue = try DatabaseQueue(path: openPath, configuration: config)
+            queue = try Self.connect(openPath, configuration: config, readOnly: access == .readOnly)
             // A store not created yet (no file, or an empty one) is owner-only until the
             // administrator decides otherwise: command lines can hold secrets. Set on the still
             // empty file before anything is written (SQLite gives its journals the file's mode),
@@ -61,9 +61,46 @@ public final class Store: @unchecked Sendable {
             try queue.writeWithoutTransaction { db in try Self.checkSchema(db, path: path, migrate: access == .readWrite, lockTimeout: lockTimeout) }
             openedPath = openPath
             verified = true
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CANTOPEN && access == .readWrite && exists
+                    && Glibc.access(path, W_OK) != 0 {
+            // On read-only media SQLite cannot create the log beside a store that has none,
+            // and says only that it cannot open the file.
+            throw StoreError.readOnly(path: path)
         } catch {
             throw StoreError.from(error, path: path, lockTimeout: lockTimeout)
         }
+    }
+
+    /// The connection to the file at `openPath`. A store copied alone onto read-only media
+    /// (its log checkpointed away) is read as immutable: SQLite cannot create the shared-memory
+    /// file a WAL store is read through there, and with no log there is nothing but the file,
+    /// which nobody can change on such media.
+    private static func connect(_ openPath: String, configuration: Configuration, readOnly: Bool) throws -> DatabaseQueue {
+        let logless = readOnly && !FileManager.default.fileExists(atPath: openPath + "-wal")
+        do {
+            let queue = try DatabaseQueue(path: openPath, configuration: configuration)
+            if logless { try queue.read { db in _ = try db.tableExists("schema_migration") } }  // the first read needs the -shm
+            return queue
+        } catch let error as DatabaseError where logless && error.resultCode == .SQLITE_CANTOPEN {
+            _ = uriFilenames
+            return try DatabaseQueue(path: immutableURI(openPath), configuration: configuration)
+        }
+    }
+
+    /// SQLite reads `file:` names as URIs only when built so (Debian's is) or told before it
+    /// first opens anything; this tells it, which is harmless if it has opened something already.
+    private static let uriFilenames: Void = { _ = cld_sqlite_enable_uri_filenames() }()
+
+    /// `path` as an SQLite URI filename that opens it immutable (no locks, no -shm).
+    static func immutableURI(_ path: String) -> String {
+        var escaped = "file:"
+        for byte in path.utf8 {
+            switch byte {
+            case UInt8(ascii: "%"), UInt8(ascii: "?"), UInt8(ascii: "#"): escaped += "%" + String(byte, radix: 16, uppercase: true)
+            default: escaped.unicodeScalars.append(Unicode.Scalar(byte))
+            }
+        }
+        return escaped + "?immutable=1"
     }
 
     /// Whether the file was found to be a store this binary can write: nothing else is checkpointed.
