@@ -210,6 +210,27 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: directory.file("absent.db")))
     }
 
+    /// Where the store cannot be, or cannot be seen, the reason is the system's, not "no store".
+    @Test func storePathErrorsSayWhy() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try #require(FileManager.default.createFile(atPath: directory.file("afile"), contents: Data()))
+        let underAFile = try portaudit("snapshot", "--db", directory.file("afile/sub/store.db"))
+        #expect(underAFile.status != 0)
+        #expect(underAFile.stderr.contains("cannot create \(directory.file("afile/sub")): Not a directory"), "\(underAFile.stderr)")
+        // Missing levels are created owner-only.
+        try #require(try portaudit("snapshot", "--db", directory.file("new/deep/store.db"), "--quiet").status == 0)
+        for level in ["new", "new/deep"] {
+            #expect(try FileManager.default.attributesOfItem(atPath: directory.file(level))[.posixPermissions] as? Int == 0o700, "\(level)")
+        }
+        guard geteuid() == 0 else { return }
+        // Another user who may not search the directory is told so, not that there is no store.
+        chmod(directory.path, 0o755)
+        let hidden = try run("/usr/sbin/runuser", ["-u", "nobody", "--", portauditBinary, "ports", "--db", directory.file("new/deep/store.db")])
+        #expect(hidden.status != 0)
+        #expect(hidden.stderr.contains("Permission denied") && !hidden.stderr.contains("no store at"), "\(hidden.stderr)")
+    }
+
     /// What a reader meets while another process has just created the file and not migrated it.
     @Test func emptyFileReadsAsNoStoreYet() throws {
         let directory = try TemporaryDirectory()

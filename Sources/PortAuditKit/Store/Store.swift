@@ -19,7 +19,10 @@ public final class Store: @unchecked Sendable {
         self.path = path
         self.lockTimeout = lockTimeout
         if geteuid() == 0 { try StoreAccess.refuseForeignLink(path) }
-        let exists = FileManager.default.fileExists(atPath: path)  // through root's own link
+        var info = stat()
+        let exists = stat(path, &info) == 0  // through root's own link
+        // A directory the user may not search hides the store: that is no missing store.
+        if !exists && errno == EACCES { throw StoreError.cannotOpen(path: path, detail: ProcFiles.errorDescription(EACCES)) }
         if access == .readOnly && !exists { throw StoreError.missing(path: path) }
         if access == .readWrite && !exists { try Self.createDirectory(for: path) }
         let start = access == .readWrite && exists ? Self.fileStart(path) : nil
@@ -199,11 +202,14 @@ public final class Store: @unchecked Sendable {
     private static func createDirectory(for path: String) throws {
         let directory = (path as NSString).deletingLastPathComponent
         guard !directory.isEmpty, !FileManager.default.fileExists(atPath: directory) else { return }
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
-        } catch {
-            throw StoreError.cannotOpen(path: path, detail: "cannot create \(directory): \((error as NSError).localizedDescription)")
+        // One mkdir per missing level, for the system's own reason when one fails ("Not a
+        // directory"); FileManager reported only "The operation could not be completed".
+        var level = directory.hasPrefix("/") ? "" : "."
+        for component in directory.split(separator: "/") {
+            level += "/" + component
+            if mkdir(level, 0o700) != 0 && errno != EEXIST {
+                throw StoreError.cannotOpen(path: path, detail: "cannot create \(directory): \(ProcFiles.errorDescription(errno))")
+            }
         }
     }
 
