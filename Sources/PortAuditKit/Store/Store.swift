@@ -19,8 +19,8 @@ public final class Store: @unchecked Sendable {
         self.path = path
         self.lockTimeout = lockTimeout
         if geteuid() == 0 { try StoreAccess.refuseForeignLink(path) }
-        var info = stat()
-        let exists = stat(path, &info) == 0  // through root's own link
+        var status = stat()
+        let exists = stat(path, &status) == 0  // through root's own link
         // A directory the user may not search hides the store: that is no missing store.
         if !exists && errno == EACCES { throw StoreError.cannotOpen(path: path, detail: ProcFiles.errorDescription(EACCES)) }
         if access == .readOnly && !exists { throw StoreError.missing(path: path) }

@@ -94,7 +94,8 @@ extension Store {
     /// note returned then says when the group cannot reach the store through it.
     @discardableResult
     public func grantGroupRead(_ group: StoreGroup) throws -> String? {
-        let directory = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
+        let parent = (path as NSString).deletingLastPathComponent
+        let directory = parent.isEmpty ? "." : parent
         let name = (path as NSString).lastPathComponent
         let storeFiles = Set(["", "-wal", "-shm", "-journal"].map { name + $0 })
         let storeOnly = (try? FileManager.default.contentsOfDirectory(atPath: directory))?.allSatisfy(storeFiles.contains) ?? false
