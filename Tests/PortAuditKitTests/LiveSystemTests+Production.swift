@@ -271,6 +271,43 @@ extension LiveSystemTests {
         #expect(gaps.map { $0["from"] as? String } == [Timestamp.iso(now.addingTimeInterval(-10 * day))], "\(gaps)")
     }
 
+    /// A cut after every snapshot: the newest survives (it dates what still listens), and so
+    /// does the usage a kept listener carried into it, which the snapshot it was first seen at
+    /// holds (before, that snapshot's removal failed on its foreign key).
+    @Test func pruneKeepsTheNewestSnapshotAndTheUsageBeforeTheCut() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let db = directory.file("store.db")
+        let day = 86_400.0
+        let now = Date().rounded()
+        let listener = try Listeners("tcp4")
+        defer { listener.stop() }
+        let port = listener.sockets[0].port
+        try snapshot(db, at: now.addingTimeInterval(-200 * day))                      // s1: idle
+        let client = try connectLoopback(port: port)
+        defer { close(client) }
+        try snapshot(db, at: now.addingTimeInterval(-190 * day))                      // s2: 1 connection, a usage row
+        try snapshot(db, at: now.addingTimeInterval(-185 * day))                      // s3: unchanged, removable
+        let newest = now.addingTimeInterval(-2 * day)
+        try snapshot(db, at: newest)                                                  // s4: unchanged
+
+        let pruned = try portaudit("prune", "--older-than", "1d", "--db", db, "--format", "json")
+        try #require(pruned.status == 0, "\(pruned.stderr)")
+        let report = try #require(try parseJSON(pruned.stdout) as? [String: Any])
+        #expect(report["snapshots_removed"] as? Int == 1, "s3 only: \(pruned.stdout)")
+        let (latest, dangling) = try DatabaseQueue(path: db).read { db in
+            (try Int64.fetchOne(db, sql: "SELECT max(started_at) FROM snapshot"), try Row.fetchAll(db, sql: "PRAGMA foreign_key_check"))
+        }
+        #expect(latest == Timestamp.milliseconds(newest))
+        #expect(dangling.isEmpty)
+        let history = try #require(try parseJSON(try portaudit("history", "\(port)", "--db", db, "--format", "json").stdout) as? [String: Any])
+        #expect(history["latest_snapshot"] as? String == Timestamp.iso(newest), "\(history)")
+        // The connection seen since s2 is still counted at s4.
+        let usage = try #require(try parseJSON(try portaudit("usage", "--per-listener", "--since", "3d", "--port", "\(port)",
+                                                             "--db", db, "--format", "json").stdout) as? [[String: Any]])
+        #expect(usage.first?["connections_max"] as? Int == 1, "\(usage)")
+    }
+
     @Test func badPruneDurationIsOneClearLine() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
