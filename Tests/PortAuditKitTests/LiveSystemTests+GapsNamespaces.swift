@@ -53,6 +53,16 @@ extension LiveSystemTests {
         #expect(row(events, port: ports[3], event: "opened")?["across_gap"] as? Bool == false)
         #expect(row(events, port: ports[3], event: "closed")?["across_gap"] as? Bool == false)
         #expect(events.allSatisfy { $0["netns_is_host"] as? Bool == true && $0["netns"] is NSNumber })
+        // history says the same of when a listener began.
+        for (port, acrossGap) in [(ports[1], false), (ports[2], true)] {
+            let result = try portaudit("history", "\(port)", "--db", db, "--format", "json")
+            let history = try #require(try parseJSON(result.stdout) as? [String: Any])
+            let first = try #require((history["intervals"] as? [[String: Any]])?.first)
+            #expect(first["began_across_gap"] as? Bool == acrossGap, "\(port)")
+            #expect((history["first_seen_statement"] as? String)?.contains("across a gap") == acrossGap, "\(history)")
+            let text = try portaudit("history", "\(port)", "--db", db, "--utc")
+            #expect(text.stdout.contains("across a gap in the snapshots") == acrossGap, "\(text.stdout)")
+        }
         let changesTable = try portaudit("changes", "--db", db, "--since", Timestamp.iso(start), "--utc", "--wide")
         let markedLines = changesTable.stdout.split(separator: "\n").filter { $0.contains("(across gap)") }
         #expect(markedLines.count == 2, "\(changesTable.stdout)")

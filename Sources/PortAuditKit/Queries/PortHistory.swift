@@ -55,10 +55,13 @@ public struct ListenerInterval: Encodable, Sendable {
     /// Gaps in the snapshots between `firstSeen` and `lastSeen`: nothing is known about the
     /// listener during them, so the interval is not a claim that it listened then.
     public var unobserved: [CoverageGap] = []
+    /// A gap lies between `appearedAfter` and `firstSeen`: it began at an unknown time in it,
+    /// as `changes` marks such an event `across_gap`.
+    public var beganAcrossGap = false
 
     enum CodingKeys: String, CodingKey {
         case proto = "protocol", address, port, interface, began, appearedAfter, firstSeen, lastSeen, goneBy, listening,
-             ended, sockets, processes, unattributed, netns, netnsName, netnsIsHost, unobserved
+             ended, sockets, processes, unattributed, netns, netnsName, netnsIsHost, unobserved, beganAcrossGap
     }
 }
 
@@ -158,6 +161,7 @@ struct HistoryQuery {
                 netnsIsHost: row["netns_is_host"] ?? false))
             if let last = intervals.last, let hostGaps = gaps[row["host_id"]] {
                 intervals[intervals.count - 1].unobserved = hostGaps.within(last.firstSeen, last.lastSeen)
+                intervals[intervals.count - 1].beganAcrossGap = last.appearedAfter.map { !hostGaps.within($0, last.firstSeen).isEmpty } ?? false
             }
         }
 
@@ -178,6 +182,7 @@ struct HistoryQuery {
         }
         if let after = first.appearedAfter {
             return "appeared between \(Timestamp.iso(after)) (not listening) and \(Timestamp.iso(first.firstSeen)) (listening)"
+                + (first.beganAcrossGap ? ", across a gap in the snapshots" : "")
         }
         return "already listening at the first snapshot (\(Timestamp.iso(first.firstSeen)))"
     }
@@ -273,5 +278,6 @@ extension ListenerInterval {
         try c.encode(netnsName, forKey: .netnsName)
         try c.encode(netnsIsHost, forKey: .netnsIsHost)
         try c.encode(unobserved, forKey: .unobserved)
+        try c.encode(beganAcrossGap, forKey: .beganAcrossGap)
     }
 }

@@ -101,6 +101,9 @@ public enum ListenerText {
             let (afterText, firstText) = style.times(after, firstSeen)
             lines.append("Appeared between \(afterText) (last snapshot without it)")
             lines.append("             and \(firstText) (first snapshot with it)")
+            if history.intervals.min(by: { $0.firstSeen < $1.firstSeen })?.beganAcrossGap == true {
+                lines.append("             across a gap in the snapshots: when in it is unknown")
+            }
         } else {
             lines.append("Already listening at the store's first snapshot, \(style.time(firstSeen))")
         }
@@ -114,10 +117,10 @@ public enum ListenerText {
             switch (interval.began, interval.appearedAfter) {
             case ("changed", let after?):
                 let (afterText, firstText) = style.times(after, interval.firstSeen)
-                lines.append("  from \(firstText), holders changed since \(afterText)")
+                lines.append("  from \(firstText), holders changed since \(afterText)\(interval.beganAcrossGap ? " (across gap)" : "")")
             case (_, let after?):
                 let (afterText, firstText) = style.times(after, interval.firstSeen)
-                lines.append("  appeared after \(afterText), seen from \(firstText)")
+                lines.append("  appeared after \(afterText), seen from \(firstText)\(interval.beganAcrossGap ? " (across gap)" : "")")
             default:
                 lines.append("  seen from the store's first snapshot, \(style.time(interval.firstSeen))")
             }
