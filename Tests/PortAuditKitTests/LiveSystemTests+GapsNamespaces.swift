@@ -62,7 +62,14 @@ extension LiveSystemTests {
             #expect((history["first_seen_statement"] as? String)?.contains("across a gap") == acrossGap, "\(history)")
             let text = try portaudit("history", "\(port)", "--db", db, "--utc")
             #expect(text.stdout.contains("across a gap in the snapshots") == acrossGap, "\(text.stdout)")
+            let row = try #require(try portaudit("history", "\(port)", "--db", db, "--format", "jsonl").stdout
+                .split(separator: "\n").first.flatMap { try parseJSON(String($0)) as? [String: Any] })
+            #expect(row["began_across_gap"] as? Bool == acrossGap, "\(row)")
         }
+        // The flat rows carry the gap an interval spans, as its JSON does (`unobserved`).
+        let steadyHistoryRow = try #require(try portaudit("history", "\(ports[0])", "--db", db, "--format", "jsonl").stdout
+            .split(separator: "\n").first.flatMap { try parseJSON(String($0)) as? [String: Any] })
+        #expect(steadyHistoryRow["across_gap"] as? Bool == true, "\(steadyHistoryRow)")
         let changesTable = try portaudit("changes", "--db", db, "--since", Timestamp.iso(start), "--utc", "--wide")
         let markedLines = changesTable.stdout.split(separator: "\n").filter { $0.contains("(across gap)") }
         #expect(markedLines.count == 2, "\(changesTable.stdout)")

@@ -29,8 +29,9 @@ extension PortHistory {
                                       "began", "appeared_after", FieldName.firstSeen, FieldName.lastSeen,
                                       FieldName.goneBy, FieldName.listening, "ended", "sockets",
                                       FieldName.pid, FieldName.process, FieldName.user, FieldName.cmdline,
-                                      "inode", "unattributed", FieldName.service]
+                                      "inode", "unattributed", FieldName.service, "began_across_gap", FieldName.acrossGap]
 
+    /// `across_gap`: the interval spans a gap in the snapshots (`unobserved` in the JSON).
     public var records: RecordTable {
         var table = RecordTable(fields: Self.recordFields)
         for interval in intervals {
@@ -40,12 +41,13 @@ extension PortHistory {
                 .text(interval.began), .optional(interval.appearedAfter), .time(interval.firstSeen), .time(interval.lastSeen),
                 .optional(interval.goneBy), .bool(interval.listening), .optional(interval.ended), .integer(interval.sockets),
             ]
+            let gaps: [FieldValue] = [.bool(interval.beganAcrossGap), .bool(!interval.unobserved.isEmpty)]
             for holder in interval.processes {
                 table.append(base + [.integer(holder.pid), .text(holder.name), .optional(holder.user), .optional(holder.cmdline),
-                                     .integer(holder.inode), .null, service])
+                                     .integer(holder.inode), .null, service] + gaps)
             }
             for socket in interval.unattributed {
-                table.append(base + [.null, .null, .null, .null, .integer(socket.inode), .text(socket.reason), service])
+                table.append(base + [.null, .null, .null, .null, .integer(socket.inode), .text(socket.reason), service] + gaps)
             }
         }
         return table
