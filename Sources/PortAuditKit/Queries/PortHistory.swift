@@ -165,7 +165,7 @@ struct HistoryQuery {
             }
         }
 
-        let first = intervals.min { $0.firstSeen < $1.firstSeen }
+        let first = intervals.earliest
         let latestOverall = latest.values.max().map(Timestamp.date(milliseconds:))
         let cut = try CoverageQuery(db: db).latestCut().map(Timestamp.date(milliseconds:))
         return PortHistory(
@@ -280,4 +280,9 @@ extension ListenerInterval {
         try c.encode(unobserved, forKey: .unobserved)
         try c.encode(beganAcrossGap, forKey: .beganAcrossGap)
     }
+}
+
+extension [ListenerInterval] {
+    /// The interval first seen earliest, where a port's history begins.
+    var earliest: ListenerInterval? { self.min { $0.firstSeen < $1.firstSeen } }
 }

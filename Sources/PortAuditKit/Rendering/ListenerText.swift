@@ -101,7 +101,7 @@ public enum ListenerText {
             let (afterText, firstText) = style.times(after, firstSeen)
             lines.append("Appeared between \(afterText) (last snapshot without it)")
             lines.append("             and \(firstText) (first snapshot with it)")
-            if history.intervals.min(by: { $0.firstSeen < $1.firstSeen })?.beganAcrossGap == true {
+            if history.intervals.earliest?.beganAcrossGap == true {
                 lines.append("             across a gap in the snapshots: when in it is unknown")
             }
         } else {

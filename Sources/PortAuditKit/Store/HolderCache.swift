@@ -27,7 +27,7 @@ public struct HolderCachePolicy: Sendable, Equatable {
 
 enum HolderCache {
     // The queries every snapshot runs before collecting; a test checks their plans.
-    static let latestSnapshotSQL = "SELECT id, host_id, started_at FROM snapshot ORDER BY id DESC LIMIT 1"
+    static let latestSnapshotSQL = "SELECT id, host_id FROM snapshot ORDER BY id DESC LIMIT 1"
     static let lastFullWalkSQL = """
         SELECT id, started_at FROM snapshot WHERE +host_id = ? AND full_walk = 1 ORDER BY id DESC LIMIT 1
         """
@@ -44,17 +44,9 @@ enum HolderCache {
         WHERE i.last_snapshot_id IS NULL AND +n.host_id = ?
         """
 
-    struct Latest: Sendable {
-        var snapshot: Int64
-        var host: Int64
-        var startedAt: Date
-    }
-
     /// The store's latest snapshot and the host that took it; nil for an empty store.
-    static func latest(_ db: Database) throws -> Latest? {
-        try Row.fetchOne(db, sql: latestSnapshotSQL).map {
-            Latest(snapshot: $0["id"], host: $0["host_id"], startedAt: Timestamp.date(milliseconds: $0["started_at"]))
-        }
+    static func latest(_ db: Database) throws -> (snapshot: Int64, host: Int64)? {
+        try Row.fetchOne(db, sql: latestSnapshotSQL).map { ($0["id"], $0["host_id"]) }
     }
 
     /// The holdings of every listener the last snapshot of `host` saw, unless `policy` wants

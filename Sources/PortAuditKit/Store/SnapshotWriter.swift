@@ -49,11 +49,11 @@ extension Store {
     /// it knows, read outside the write transaction: the collection must not hold the write lock.
     private struct Prepared: Sendable {
         var store: Store
-        var latest: HolderCache.Latest?
+        var latest: (snapshot: Int64, host: Int64)?
         var known: KnownHolders
 
         /// What `store` knows of the holders of its `latest` snapshot's host, for a run begun at `started`.
-        static func reading(_ store: Store, latest: HolderCache.Latest?, started: Date, policy: HolderCachePolicy) throws -> Prepared {
+        static func reading(_ store: Store, latest: (snapshot: Int64, host: Int64)?, started: Date, policy: HolderCachePolicy) throws -> Prepared {
             guard let latest else { return Prepared(store: store, latest: nil, known: .none) }
             return Prepared(store: store, latest: latest,
                             known: try store.read { db in try HolderCache.known(db, host: latest.host, now: started, policy: policy) })
