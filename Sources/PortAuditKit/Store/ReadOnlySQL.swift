@@ -33,6 +33,7 @@ private final class ReadOnlyConnection {
     init(path: String, timeout: Double) throws {
         self.path = path
         self.timeout = timeout
+        Store.configured
         var db: OpaquePointer?
         let flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX
         var code = sqlite3_open_v2(path, &db, flags, nil)

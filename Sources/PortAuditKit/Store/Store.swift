@@ -30,6 +30,7 @@ public final class Store: @unchecked Sendable {
             throw StoreError.damaged(path: path, detail: "its first bytes are not an SQLite header")
         }
 
+        Self.configured
         var config = Configuration()
         config.readonly = access == .readOnly
         config.busyMode = .timeout(lockTimeout)
@@ -85,14 +86,13 @@ public final class Store: @unchecked Sendable {
             if logless { try queue.read { db in _ = try db.tableExists("schema_migration") } }  // the first read needs the -shm
             return queue
         } catch let error as DatabaseError where logless && error.resultCode == .SQLITE_CANTOPEN {
-            _ = uriFilenames
             return try DatabaseQueue(path: immutableURI(openPath), configuration: configuration)
         }
     }
 
-    /// SQLite reads `file:` names as URIs only when built so (Debian's is) or told before it
-    /// first opens anything; this tells it, which is harmless if it has opened something already.
-    private static let uriFilenames: Void = { _ = cld_sqlite_enable_uri_filenames() }()
+    /// SQLite's process-wide settings (CLinuxDiag's `cld_sqlite_configure`), made once before
+    /// the first connection: they take effect only then.
+    static let configured: Void = cld_sqlite_configure()
 
     /// `path` as an SQLite URI filename that opens it immutable (no locks, no -shm).
     static func immutableURI(_ path: String) -> String {
