@@ -140,16 +140,3 @@ import Testing
         #expect(PortRange(port: 49152) == .dynamic)
     }
 }
-
-@Suite struct ListenerKeyHashTests {
-    /// The hash folds address and interface into one word: the boundary between them must
-    /// count, or every "a" + "b" would collide with "ab" + "".
-    @Test func addressAndInterfaceAreHashedApart() {
-        let split = ListenerKey(proto: .tcp, address: "10.0.0.1", port: 80, interface: "eth0")
-        let joined = ListenerKey(proto: .tcp, address: "10.0.0.1eth0", port: 80, interface: "")
-        #expect(split.hashValue != joined.hashValue)
-        #expect(split.hashValue == ListenerKey(proto: .tcp, address: "10.0.0.1", port: 80, interface: "eth0").hashValue)
-        #expect(split.hashValue != ListenerKey(proto: .udp, address: "10.0.0.1", port: 80, interface: "eth0").hashValue)
-        #expect(split.hashValue != ListenerKey(proto: .tcp, address: "10.0.0.1", port: 81, interface: "eth0").hashValue)
-    }
-}
