@@ -49,9 +49,9 @@ let package = Package(
             // loader and each dladdr to search at every start: a 50-socket snapshot took 1.2 ms
             // longer. Nothing looks symbols up in this binary; backtraces read .symtab.
             // The static runtime also asks for -lstdc++, which the linker finds as the shared
-            // library first; the loader then bound its 3,261 symbol references at every start,
-            // 14 % of a 50-socket snapshot's instructions. Linker/static-libstdc++ holds a
-            // linker script by that name which links the archive instead, searched first.
+            // library first; the loader then bound its symbol references at every start (README
+            // "Benchmark"). Linker/static-libstdc++ holds a linker script by that name, searched
+            // first, which links the archive instead (libstdc++-dev ships both).
             linkerSettings: [.unsafeFlags([
                 "-Xlinker", "--no-export-dynamic",
                 "-L", Context.packageDirectory + "/Linker/static-libstdc++",

@@ -90,8 +90,9 @@ public final class Store: @unchecked Sendable {
         }
     }
 
-    /// SQLite's process-wide settings (CLinuxDiag's `cld_sqlite_configure`), made once before
-    /// the first connection: they take effect only then.
+    /// SQLite's process-wide settings (CLinuxDiag's `cld_sqlite_configure`), made once. They
+    /// take effect only before SQLite's first use: in portaudit, this store's first connection;
+    /// in a process that used SQLite before (a test opening its own queue), they change nothing.
     static let configured: Void = cld_sqlite_configure()
 
     /// `path` as an SQLite URI filename that opens it immutable (no locks, no -shm).
