@@ -14,8 +14,8 @@ struct StoreOptions: ParsableArguments {
 
     var path: String { db ?? StoreLocation.defaultPath() }
 
-    func open(_ access: Store.Access) throws -> Store {
-        try Store(path: path, access: access, lockTimeout: lockTimeout)
+    func open(_ access: Store.Access, create: Bool = true) throws -> Store {
+        try Store(path: path, access: access, lockTimeout: lockTimeout, create: create)
     }
 
     func validate() throws {

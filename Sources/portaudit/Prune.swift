@@ -23,7 +23,8 @@ struct Prune: ParsableCommand {
 
     func run() throws {
         let cut = Date().addingTimeInterval(-Double(try DurationText.seconds(olderThan)))
-        let report = try store.open(.readWrite).prune(before: cut, dryRun: dryRun)
+        // A mistyped --db is no empty store to prune: saying "removed 0" would hide it.
+        let report = try store.open(.readWrite, create: false).prune(before: cut, dryRun: dryRun)
         switch output.format {
         case .json: print(try JSONOutput.encode(report))
         case .table:

@@ -90,6 +90,9 @@ import Testing
         #expect(try iso("12h") == "2026-11-26T03:30:00.000Z")
         #expect(try iso("7d") == "2026-11-19T15:30:00.000Z")
         #expect(try iso("2w") == "2026-11-12T15:30:00.000Z")
+        #expect(try iso("12H") == "2026-11-26T03:30:00.000Z")
+        let months = #expect(throws: TimeExpression.Invalid.self) { try iso("5M") }
+        #expect(months?.description.contains("months or minutes") == true)
         #expect(try iso("45s") == "2026-11-26T15:29:15.000Z")
         #expect(try iso("today") == "2026-11-26T00:00:00.000Z")
         #expect(try iso("Yesterday") == "2026-11-25T00:00:00.000Z")
@@ -101,7 +104,7 @@ import Testing
     }
 
     @Test(arguments: ["", "2026-13-01", "2026-02-30", "2026-11-26T24:00", "2026-11-26T10:61", "26-11-2026",
-                      "7y", "-5m", "+5m", "m", "yesterdayy", "2026-11-26Z", "2026-11-26T10:00+25:00", "10:00"])
+                      "7y", "-5m", "+5m", "m", "yesterdayy", "2026-11-26Z", "2026-11-26T10:00+25:00", "10:00", "5M"])
     func badTimesAreRefused(text: String) {
         #expect(throws: TimeExpression.Invalid.self) { try TimeExpression.parse(text, now: now, timeZone: utc) }
     }

@@ -308,13 +308,26 @@ extension LiveSystemTests {
         #expect(usage.first?["connections_max"] as? Int == 1, "\(usage)")
     }
 
-    @Test func badPruneDurationIsOneClearLine() throws {
+    @Test(arguments: [false, true])
+    func pruneRefusesAMissingStoreAndCreatesNone(dryRun: Bool) throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let result = try portaudit("prune", "--older-than", "soon", "--db", directory.file("s.db"))
+        let path = directory.file("typo/s.db")
+        let result = try portaudit(["prune", "--older-than", "180d", "--db", path] + (dryRun ? ["--dry-run"] : []))
+        #expect(result.status != 0)
+        #expect(result.stderr.hasPrefix("portaudit: no store at \(path)"), "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: directory.file("typo")))
+    }
+
+    @Test(arguments: [("soon", "number followed by"), ("6M", "months or minutes")])
+    func badPruneDurationIsOneClearLine(duration: String, reason: String) throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let result = try portaudit("prune", "--older-than", duration, "--db", directory.file("s.db"))
         #expect(result.status != 0)
         #expect(result.stderr.hasPrefix("portaudit: "))
         #expect(result.stderr.contains("not a duration"))
+        #expect(result.stderr.contains(reason), "\(result.stderr)")
         #expect(result.stderr.split(separator: "\n").count == 1)
         #expect(!FileManager.default.fileExists(atPath: directory.file("s.db")))
     }

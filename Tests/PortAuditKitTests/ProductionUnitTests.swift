@@ -14,6 +14,11 @@ import Testing
         for bad in ["", "5", "m", "-5m", "0m", "5x", "1.5h", "5 m"] {
             #expect(throws: DurationText.Invalid.self, "\(bad)") { try DurationText.seconds(bad) }
         }
+        // Six months to one reader, six minutes to another: prune would cut nearly everything.
+        let months = #expect(throws: DurationText.Invalid.self) { try DurationText.seconds("6M") }
+        #expect(months?.description.contains("months or minutes") == true)
+        #expect(throws: DurationText.Invalid.self) { try DurationText.fractionalSeconds("5M") }
+        #expect(try DurationText.fractionalSeconds("200MS") == 0.2)
         #expect(DurationText.exact(300) == "5m")
         #expect(DurationText.exact(90) == "90s")
         #expect(DurationText.exact(7200) == "2h")

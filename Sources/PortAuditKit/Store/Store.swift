@@ -14,8 +14,9 @@ public final class Store: @unchecked Sendable {
     public let lockTimeout: Double
     let queue: DatabaseQueue
 
-    /// Opens (and for `.readWrite`, creates and migrates) the store at `path`.
-    public init(path: String, access: Access, lockTimeout: Double = 30) throws {
+    /// Opens (and for `.readWrite`, migrates, and creates unless `create` is false) the store
+    /// at `path`.
+    public init(path: String, access: Access, lockTimeout: Double = 30, create: Bool = true) throws {
         self.path = path
         self.lockTimeout = lockTimeout
         if geteuid() == 0 { try StoreAccess.refuseForeignLink(path) }
@@ -23,7 +24,7 @@ public final class Store: @unchecked Sendable {
         let exists = stat(path, &status) == 0  // through root's own link
         // A directory the user may not search hides the store: that is no missing store.
         if !exists && errno == EACCES { throw StoreError.cannotOpen(path: path, detail: ProcFiles.errorDescription(EACCES)) }
-        if access == .readOnly && !exists { throw StoreError.missing(path: path) }
+        if (access == .readOnly || !create) && !exists { throw StoreError.missing(path: path) }
         if access == .readWrite && !exists { try Self.createDirectory(for: path) }
         let start = access == .readWrite && exists ? Self.fileStart(path) : nil
         if let start, !start.isEmpty, start != Self.sqliteHeader {

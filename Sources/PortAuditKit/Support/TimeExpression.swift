@@ -23,15 +23,18 @@ public enum TimeExpression {
             return calendar.date(byAdding: .day, value: -1, to: calendar.startOfDay(for: now))!
         default: break
         }
-        if let ago = duration(lower) { return now.addingTimeInterval(-ago) }
+        if let ago = duration(input) { return now.addingTimeInterval(-ago) }
         if let date = iso(input, calendar: calendar) { return date }
+        if input.last == "M", duration(input.dropLast() + "m") != nil {
+            throw Invalid(description: "invalid time '\(text)': M could mean months or minutes; write minutes as m (30m) and months in days (180d)")
+        }
         throw Invalid(description: "invalid time '\(text)': \(accepted)")
     }
 
     /// Seconds of "30m", "12h", "7d", "2w", "45s"; nil when it is not a duration.
     static func duration(_ text: String) -> TimeInterval? {
         guard let unit = text.last, let count = Int(text.dropLast()), count >= 0, !text.dropLast().contains("+") else { return nil }
-        guard let seconds = DurationText.units.first(where: { $0.suffix == unit })?.seconds else { return nil }
+        guard let seconds = DurationText.unitSeconds(unit) else { return nil }
         return Double(count) * Double(seconds)
     }
 
