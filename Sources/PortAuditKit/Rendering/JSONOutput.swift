@@ -290,14 +290,14 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     }
 }
 
-private struct UnkeyedContainer: UnkeyedEncodingContainer {
-    let encoder: TreeEncoder
-    let box: Box<[JSONNode]>
-    var codingPath: [any CodingKey] { encoder.codingPath }
-    var count: Int { box.value.count }
+/// Unkeyed and single-value containers take values alike; only where a value goes differs.
+private protocol NodeSink {
+    var encoder: TreeEncoder { get }
+    var codingPath: [any CodingKey] { get }
+    func put(_ node: JSONNode)
+}
 
-    private func put(_ node: JSONNode) { box.value.append(node) }
-
+extension NodeSink {
     mutating func encodeNil() throws { put(.literal("null")) }
     mutating func encode(_ value: Bool) throws { put(.literal(value ? "true" : "false")) }
     mutating func encode(_ value: String) throws { put(.string(value)) }
@@ -314,6 +314,15 @@ private struct UnkeyedContainer: UnkeyedEncodingContainer {
     mutating func encode(_ value: UInt32) throws { put(.literal(String(value))) }
     mutating func encode(_ value: UInt64) throws { put(.literal(String(value))) }
     mutating func encode<T: Encodable>(_ value: T) throws { put(try TreeEncoder.node(of: value, keys: encoder.keys)) }
+}
+
+private struct UnkeyedContainer: UnkeyedEncodingContainer, NodeSink {
+    let encoder: TreeEncoder
+    let box: Box<[JSONNode]>
+    var codingPath: [any CodingKey] { encoder.codingPath }
+    var count: Int { box.value.count }
+
+    func put(_ node: JSONNode) { box.value.append(node) }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
         let child = TreeEncoder(keys: encoder.keys)
@@ -334,26 +343,9 @@ private struct UnkeyedContainer: UnkeyedEncodingContainer {
     }
 }
 
-private struct SingleContainer: SingleValueEncodingContainer {
+private struct SingleContainer: SingleValueEncodingContainer, NodeSink {
     let encoder: TreeEncoder
     var codingPath: [any CodingKey] { encoder.codingPath }
 
-    private func put(_ node: JSONNode) { encoder.single = node }
-
-    mutating func encodeNil() throws { put(.literal("null")) }
-    mutating func encode(_ value: Bool) throws { put(.literal(value ? "true" : "false")) }
-    mutating func encode(_ value: String) throws { put(.string(value)) }
-    mutating func encode(_ value: Double) throws { put(try TreeEncoder.number(value, codingPath: codingPath)) }
-    mutating func encode(_ value: Float) throws { put(try TreeEncoder.number(value, codingPath: codingPath)) }
-    mutating func encode(_ value: Int) throws { put(.literal(String(value))) }
-    mutating func encode(_ value: Int8) throws { put(.literal(String(value))) }
-    mutating func encode(_ value: Int16) throws { put(.literal(String(value))) }
-    mutating func encode(_ value: Int32) throws { put(.literal(String(value))) }
-    mutating func encode(_ value: Int64) throws { put(.literal(String(value))) }
-    mutating func encode(_ value: UInt) throws { put(.literal(String(value))) }
-    mutating func encode(_ value: UInt8) throws { put(.literal(String(value))) }
-    mutating func encode(_ value: UInt16) throws { put(.literal(String(value))) }
-    mutating func encode(_ value: UInt32) throws { put(.literal(String(value))) }
-    mutating func encode(_ value: UInt64) throws { put(.literal(String(value))) }
-    mutating func encode<T: Encodable>(_ value: T) throws { put(try TreeEncoder.node(of: value, keys: encoder.keys)) }
+    func put(_ node: JSONNode) { encoder.single = node }
 }
