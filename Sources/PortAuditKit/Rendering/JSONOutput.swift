@@ -11,7 +11,7 @@ import Foundation
 public enum JSONOutput {
     public static func encode(_ value: some Encodable, pretty: Bool = true) throws -> String {
         var writer = Writer(pretty: pretty)
-        writer.write(try TreeEncoder.node(of: value, keys: EncodingMemo()), indent: 0)
+        writer.write(try TreeEncoder.node(of: value, memo: EncodingMemo()), indent: 0)
         return String(decoding: writer.bytes, as: UTF8.self)
     }
 
@@ -53,8 +53,8 @@ public enum JSONOutput {
                 bytes.append(UInt8(ascii: "]"))
             case .object(let entries):
                 bytes.append(UInt8(ascii: "{"))
-                // `.sortedKeys` orders by bytes, which String's < gives for the composed
-                // (NFC) text keys are; each encode(to:) here writes a key once.
+                // `.sortedKeys` orders by bytes; String's < agrees for composed (NFC) text,
+                // which keys are. Each encode(to:) here writes a key once.
                 for (index, entry) in entries.sorted(by: { $0.key < $1.key }).enumerated() {
                     if index > 0 { bytes.append(UInt8(ascii: ",")) }
                     if pretty { newline(indent + 2) }
@@ -181,31 +181,31 @@ private struct NameKey: CodingKey {
 
 /// Dictionaries keyed by String are written with their keys as they are, as JSONEncoder does.
 private protocol StringKeyedEncodable {
-    func entries(keys: EncodingMemo) throws -> [(key: String, value: JSONNode)]
+    func entries(memo: EncodingMemo) throws -> [(key: String, value: JSONNode)]
 }
 
 extension Dictionary: StringKeyedEncodable where Key == String, Value: Encodable {
-    fileprivate func entries(keys: EncodingMemo) throws -> [(key: String, value: JSONNode)] {
-        try map { (key: $0.key, value: try TreeEncoder.node(of: $0.value, keys: keys)) }
+    fileprivate func entries(memo: EncodingMemo) throws -> [(key: String, value: JSONNode)] {
+        try map { (key: $0.key, value: try TreeEncoder.node(of: $0.value, memo: memo)) }
     }
 }
 
 fileprivate final class TreeEncoder: Encoder {
-    let keys: EncodingMemo
+    let memo: EncodingMemo
     var codingPath: [any CodingKey] = []
     var userInfo: [CodingUserInfoKey: Any] { [:] }
     private var object: Box<[(key: String, value: JSONNode)]>?
     private var array: Box<[JSONNode]>?
     fileprivate var single: JSONNode?
 
-    init(keys: EncodingMemo) { self.keys = keys }
+    init(memo: EncodingMemo) { self.memo = memo }
 
-    static func node<T: Encodable>(of value: T, keys: EncodingMemo) throws -> JSONNode {
+    static func node<T: Encodable>(of value: T, memo: EncodingMemo) throws -> JSONNode {
         if T.self == Date.self { return .string(Timestamp.iso(value as! Date)) }
-        if keys.isStringKeyed(T.self), let dictionary = value as? StringKeyedEncodable {
-            return .object(try dictionary.entries(keys: keys))
+        if memo.isStringKeyed(T.self), let dictionary = value as? StringKeyedEncodable {
+            return .object(try dictionary.entries(memo: memo))
         }
-        let encoder = TreeEncoder(keys: keys)
+        let encoder = TreeEncoder(memo: memo)
         try value.encode(to: encoder)
         return encoder.result
     }
@@ -250,7 +250,7 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let box: Box<[(key: String, value: JSONNode)]>
     var codingPath: [any CodingKey] { encoder.codingPath }
 
-    private func put(_ node: JSONNode, _ key: Key) { box.value.append((encoder.keys.snakeCase(key.stringValue), node)) }
+    private func put(_ node: JSONNode, _ key: Key) { box.value.append((encoder.memo.snakeCase(key.stringValue), node)) }
 
     mutating func encodeNil(forKey key: Key) throws { put(.literal("null"), key) }
     mutating func encode(_ value: Bool, forKey key: Key) throws { put(.literal(value ? "true" : "false"), key) }
@@ -267,16 +267,16 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func encode(_ value: UInt16, forKey key: Key) throws { put(.literal(String(value)), key) }
     mutating func encode(_ value: UInt32, forKey key: Key) throws { put(.literal(String(value)), key) }
     mutating func encode(_ value: UInt64, forKey key: Key) throws { put(.literal(String(value)), key) }
-    mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws { put(try TreeEncoder.node(of: value, keys: encoder.keys), key) }
+    mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws { put(try TreeEncoder.node(of: value, memo: encoder.memo), key) }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
-        let child = TreeEncoder(keys: encoder.keys)
+        let child = TreeEncoder(memo: encoder.memo)
         put(.deferred(child), key)
         return child.container(keyedBy: keyType)
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
-        let child = TreeEncoder(keys: encoder.keys)
+        let child = TreeEncoder(memo: encoder.memo)
         put(.deferred(child), key)
         return child.unkeyedContainer()
     }
@@ -284,7 +284,7 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func superEncoder() -> any Encoder { superEncoder(forKey: Key(stringValue: "super")!) }
 
     mutating func superEncoder(forKey key: Key) -> any Encoder {
-        let child = TreeEncoder(keys: encoder.keys)
+        let child = TreeEncoder(memo: encoder.memo)
         put(.deferred(child), key)
         return child
     }
@@ -313,7 +313,7 @@ extension NodeSink {
     mutating func encode(_ value: UInt16) throws { put(.literal(String(value))) }
     mutating func encode(_ value: UInt32) throws { put(.literal(String(value))) }
     mutating func encode(_ value: UInt64) throws { put(.literal(String(value))) }
-    mutating func encode<T: Encodable>(_ value: T) throws { put(try TreeEncoder.node(of: value, keys: encoder.keys)) }
+    mutating func encode<T: Encodable>(_ value: T) throws { put(try TreeEncoder.node(of: value, memo: encoder.memo)) }
 }
 
 private struct UnkeyedContainer: UnkeyedEncodingContainer, NodeSink {
@@ -325,19 +325,19 @@ private struct UnkeyedContainer: UnkeyedEncodingContainer, NodeSink {
     func put(_ node: JSONNode) { box.value.append(node) }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
-        let child = TreeEncoder(keys: encoder.keys)
+        let child = TreeEncoder(memo: encoder.memo)
         put(.deferred(child))
         return child.container(keyedBy: keyType)
     }
 
     mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
-        let child = TreeEncoder(keys: encoder.keys)
+        let child = TreeEncoder(memo: encoder.memo)
         put(.deferred(child))
         return child.unkeyedContainer()
     }
 
     mutating func superEncoder() -> any Encoder {
-        let child = TreeEncoder(keys: encoder.keys)
+        let child = TreeEncoder(memo: encoder.memo)
         put(.deferred(child))
         return child
     }
