@@ -146,6 +146,16 @@ import Testing
         for line in lines { #expect((try? parseJSON(String(line))) is [String: Any]) }
     }
 
+    /// JSON Lines stay one line each and safe to paste into JavaScript: U+2028 and U+2029 are
+    /// escaped like control characters, whether or not the text needs anything else.
+    @Test func jsonStringsEscapeOnlyWhatTheyMust() {
+        #expect(FieldValue.jsonString("nginx: master process /usr/sbin/nginx") == "\"nginx: master process /usr/sbin/nginx\"")
+        #expect(FieldValue.jsonString("a\"b\\c\n\t\u{1}\u{7F}") == "\"a\\\"b\\\\c\\n\\t\\u0001\\u007f\"")
+        #expect(FieldValue.jsonString("\u{2028}") == "\"\\u2028\"")
+        #expect(FieldValue.jsonString("… — é \u{2029}") == "\"… — é \\u2029\"")
+        #expect(FieldValue.jsonString("") == "\"\"")
+    }
+
     @Test func tablesFitAndCutWithAnEllipsis() {
         var table = RecordTable(fields: ["port", "cmdline"])
         table.append([.int(22), .text(String(repeating: "very-long-argument ", count: 10))])
