@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import PortAuditKit
 
 struct Config: ParsableCommand {
@@ -36,7 +37,11 @@ struct Config: ParsableCommand {
             print(name == nil ? "cmdline = \(current)" : current)
             return
         }
+        // Setting the policy before the first snapshot is why this may create the store; a
+        // mistyped --db would otherwise leave the real store's setting unchanged unnoticed.
+        let existed = FileManager.default.fileExists(atPath: store.path)
         let changed = try store.open(.readWrite).setCommandLinePolicy(policy)
         print("cmdline = \(policy.rawValue)" + (changed > 0 ? "; \(changed) stored command lines rewritten" : ""))
+        if !existed { FileHandle.standardError.write(Data("note: there was no store at \(store.path); this created one\n".utf8)) }
     }
 }

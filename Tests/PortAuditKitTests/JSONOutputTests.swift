@@ -88,6 +88,7 @@ import Testing
             var object = c.nestedContainer(keyedBy: CodingKeys.self, forKey: .extraObject)
             try object.encode(7, forKey: .pid)
             try object.encode(Kind.first, forKey: .kind)
+            try inner.encode(to: c.superEncoder())  // "super", though CodingKeys has no such case
         }
     }
 
@@ -112,13 +113,16 @@ import Testing
         try expectSameAsJSONEncoder(listeners)
 
         let store = try Store(path: directory.file("s.db"), access: .readWrite)
-        let first = try store.snapshot(from: source)
-        try expectSameAsJSONEncoder(first)
+        try expectSameAsJSONEncoder(try store.snapshot(from: source))
         _ = try store.snapshot(from: source, policy: HolderCachePolicy(forceFullWalk: true))
         for listener in listeners.prefix(5) {
             try expectSameAsJSONEncoder(try store.history(port: listener.port))
         }
         try expectSameAsJSONEncoder(try store.status(verify: true))
         try expectSameAsJSONEncoder(try store.prune(before: Date(), dryRun: true))
+        // `check`: one listener expected, one missing, the rest unexpected.
+        let first = try #require(listeners.first)
+        let baseline = try Baseline(parsing: "\(first.port)/\(first.proto.rawValue)\n1/udp 192.0.2.1 nothing-listens-here\n")
+        try expectSameAsJSONEncoder(baseline.check(listeners))
     }
 }

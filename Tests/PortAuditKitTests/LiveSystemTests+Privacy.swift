@@ -90,7 +90,11 @@ extension LiveSystemTests {
 
         // The store's setting, so that cron's plain `snapshot` honours it.
         let setting = directory.file("setting.db")
-        try #require(try portaudit("config", "cmdline", "redact", "--db", setting).status == 0)
+        // Before the first snapshot, so it creates the store, and says so (a mistyped --db shows).
+        let created = try portaudit("config", "cmdline", "redact", "--db", setting)
+        try #require(created.status == 0)
+        #expect(created.stderr == "note: there was no store at \(setting); this created one\n")
+        #expect(try portaudit("config", "cmdline", "redact", "--db", setting).stderr == "")
         #expect(try portaudit("config", "cmdline", "--db", setting).stdout == "redact\n")
         #expect(try portaudit("config", "--db", setting).stdout == "cmdline = redact\n")
         try #require(try portaudit("snapshot", "--db", setting, "--quiet").status == 0)
