@@ -39,9 +39,9 @@ struct Config: ParsableCommand {
         }
         // Setting the policy before the first snapshot is why this may create the store; a
         // mistyped --db would otherwise leave the real store's setting unchanged unnoticed.
-        let existed = FileManager.default.fileExists(atPath: store.path)
-        let changed = try store.open(.readWrite).setCommandLinePolicy(policy)
+        let opened = try store.open(.readWrite)
+        let changed = try opened.setCommandLinePolicy(policy)
         print("cmdline = \(policy.rawValue)" + (changed > 0 ? "; \(changed) stored command lines rewritten" : ""))
-        if !existed { FileHandle.standardError.write(Data("note: there was no store at \(store.path); this created one\n".utf8)) }
+        if opened.created { FileHandle.standardError.write(Data("note: there was no store at \(store.path); this created one\n".utf8)) }
     }
 }

@@ -100,6 +100,17 @@ import Testing
         #expect(inverted == 0)
     }
 
+    private let t0 = Date(timeIntervalSince1970: 1_790_000_000)
+
+    /// A new store in its own directory, holding this machine's snapshot stamped `t0`.
+    private func storeWithFirstSnapshot() throws -> (directory: TemporaryDirectory, db: String, store: Store) {
+        let directory = try TemporaryDirectory()
+        let db = directory.file("store.db")
+        let store = try Store(path: db, access: .readWrite)
+        _ = try store.snapshot(from: LinuxListenerSource(), clock: { [t0] in t0 })
+        return (directory, db, store)
+    }
+
     /// A run overtaken by a later one (a slow snapshot and cron's next) stores nothing; a run
     /// that merely finishes after an earlier one is stored after it, as before.
     @Test func anOvertakenSnapshotIsNotStoredAfterTheNewerOne() throws {
@@ -108,12 +119,8 @@ import Testing
         func overtaken(db: String, otherAt: Date) -> AlteredLinuxSource {
             AlteredLinuxSource { _ in _ = try Store(path: db, access: .readWrite).snapshot(from: LinuxListenerSource(), clock: { otherAt }) }
         }
-        let directory = try TemporaryDirectory()
+        let (directory, db, store) = try storeWithFirstSnapshot()
         defer { directory.remove() }
-        let db = directory.file("store.db")
-        let t0 = Date(timeIntervalSince1970: 1_790_000_000)
-        let store = try Store(path: db, access: .readWrite)
-        _ = try store.snapshot(from: LinuxListenerSource(), clock: { t0 })
         #expect(throws: StoreError.superseded(by: 2, startedAt: t0.addingTimeInterval(120))) {
             try store.snapshot(from: overtaken(db: db, otherAt: t0.addingTimeInterval(120)), clock: { t0.addingTimeInterval(60) })
         }
@@ -133,12 +140,8 @@ import Testing
         let otherMachine = AlteredLinuxSource { observation in
             observation.host = HostIdentity(hostname: "elsewhere", machineID: "not-this-machine", bootID: observation.host.bootID)
         }
-        let directory = try TemporaryDirectory()
+        let (directory, db, store) = try storeWithFirstSnapshot()
         defer { directory.remove() }
-        let db = directory.file("store.db")
-        let t0 = Date(timeIntervalSince1970: 1_790_000_000)
-        let store = try Store(path: db, access: .readWrite)
-        _ = try store.snapshot(from: LinuxListenerSource(), clock: { t0 })
         // Stored while the run below opened the store: it began at t0 + 60, this one later.
         _ = try store.snapshot(from: LinuxListenerSource(), clock: { t0.addingTimeInterval(120) })
         _ = try store.snapshot(from: otherMachine, clock: { t0.addingTimeInterval(30) })

@@ -12,6 +12,8 @@ public final class Store: @unchecked Sendable {
 
     public let path: String
     public let lockTimeout: Double
+    /// Whether opening created the store (there was no file at `path`).
+    public let created: Bool
     let queue: DatabaseQueue
 
     /// Opens (and for `.readWrite`, migrates, and creates unless `create` is false) the store
@@ -25,6 +27,7 @@ public final class Store: @unchecked Sendable {
         // A directory the user may not search hides the store: that is no missing store.
         if !exists && errno == EACCES { throw StoreError.cannotOpen(path: path, detail: ProcFiles.errorDescription(EACCES)) }
         if (access == .readOnly || !create) && !exists { throw StoreError.missing(path: path) }
+        created = !exists
         if access == .readWrite && !exists { try Self.createDirectory(for: path) }
         let start = access == .readWrite && exists ? Self.fileStart(path) : nil
         if let start, !start.isEmpty, start != Self.sqliteHeader {
