@@ -24,6 +24,12 @@ import Testing
         #expect(steps.dropFirst().allSatisfy { $0.hasPrefix("SEARCH") || $0.hasPrefix("CORRELATED") }, "\(steps)")
     }
 
+    /// An unchanged snapshot reads its host's open state as one row, by its key.
+    @Test(arguments: [OpenState.cachedSQL, OpenState.holdersSQL])
+    func openStateRowIsReadByItsKey(sql: String) throws {
+        #expect(try plan(sql.replacingOccurrences(of: "?", with: "1")) == ["SEARCH open_state USING INTEGER PRIMARY KEY (rowid=?)"])
+    }
+
     @Test func policyQueriesWalkRecentSnapshotsOnly() throws {
         let latest = try plan(HolderCache.latestSnapshotSQL)
         #expect(latest == ["SCAN snapshot"])

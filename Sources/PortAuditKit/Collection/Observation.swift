@@ -86,33 +86,20 @@ public struct ListenerKey: Hashable, Sendable, Comparable {
         return a.interface < b.interface
     }
 
-    /// The address and interface folded into one word first (FNV-1a over their bytes), and the
-    /// protocol by case: the synthesized hash ran SipHash over three strings ("tcp" among
-    /// them), 3 % of an unchanged 1,000-socket snapshot's instructions.
+    /// One word: the synthesized hash ran SipHash over three strings ("tcp" among them),
+    /// 3 % of an unchanged 1,000-socket snapshot's instructions.
     public func hash(into hasher: inout Hasher) {
-        var folded = Self.fold(address, into: 0xcbf2_9ce4_8422_2325)
-        folded = (folded ^ 0xff) &* 0x100_0000_01b3  // so that "a" + "b" differs from "ab" + ""
-        hasher.combine(Self.fold(interface, into: folded))
-        switch proto {
-        case .tcp: hasher.combine(port)
-        case .udp: hasher.combine(UInt32(port) | 0x1_0000)
-        }
+        hasher.combine(stableHash)
     }
 
-    /// FNV-1a over the string's UTF-8, read in place (stepping through `utf8` checks each index).
-    /// Strings are equal when canonically equivalent ("e" + U+0301 is "é", U+212A is "K"), so
-    /// text that is not ASCII is folded in its composed form, as String's own hash does.
-    private static func fold(_ text: String, into start: UInt64) -> UInt64 {
-        func fold<Bytes: Sequence<UInt8>>(_ bytes: Bytes, asciiOnly: Bool) -> UInt64? {
-            var value = start
-            for byte in bytes {
-                if asciiOnly && byte >= 0x80 { return nil }
-                value = (value ^ UInt64(byte)) &* 0x100_0000_01b3
-            }
-            return value
-        }
-        let ascii = text.utf8.withContiguousStorageIfAvailable { fold($0, asciiOnly: true) } ?? fold(text.utf8, asciiOnly: true)
-        return ascii ?? fold(text.precomposedStringWithCanonicalMapping.utf8, asciiOnly: false)!
+    /// FNV-1a over the address, the interface and the port, with the protocol: the same in
+    /// every run (Hasher is seeded per process), so digests kept in the store can be made of it.
+    var stableHash: UInt64 {
+        var folded = StableHash.fold(address, into: StableHash.seed)
+        folded = (folded ^ 0xff) &* 0x100_0000_01b3  // so that "a" + "b" differs from "ab" + ""
+        folded = StableHash.fold(interface, into: folded)
+        let port = proto == .tcp ? UInt64(port) : UInt64(port) | 0x1_0000
+        return (folded ^ port) &* 0x100_0000_01b3
     }
 }
 

@@ -64,6 +64,13 @@ enum HolderCache {
         let age = now.timeIntervalSince(lastFullAt)
         if since + 1 >= policy.fullWalkEvery || age >= policy.fullWalkInterval || age < 0 { return .none }
 
+        return KnownHolders(sockets: try OpenState.holders(db, host: hostID) ?? knownFromHistory(db, host: hostID),
+                            fullWalkDue: false)
+    }
+
+    /// The holdings of the host's open intervals, read from the history (`OpenState` keeps
+    /// the same in one row).
+    static func knownFromHistory(_ db: Database, host hostID: Int64) throws -> [UInt64: KnownHolders.Socket] {
         var sockets: [UInt64: KnownHolders.Socket] = [:]
         let rows = try Row.fetchCursor(db, sql: knownHoldingsSQL, arguments: [hostID])
         while let row = try rows.next() {
@@ -75,6 +82,6 @@ enum HolderCache {
                 sockets[inode, default: KnownHolders.Socket(holders: [])].unattributedReason = row[4]
             }
         }
-        return KnownHolders(sockets: sockets, fullWalkDue: false)
+        return sockets
     }
 }

@@ -133,12 +133,14 @@ extension Store {
                 alongside: (Database, SnapshotSummary) throws -> Void = { _, _ in },
                 beforeCommit: (() -> Void)? = nil) throws -> SnapshotSummary {
         try write(durable: { $0.opened + $0.closed + $0.changed > 0 }) { db in
-            let summary = try SnapshotWriter(db: db, observation: observation, source: source, started: started, clock: clock,
+            let written = try SnapshotWriter(db: db, observation: observation, source: source, started: started, clock: clock,
                                              commandLines: max(commandLines, try Self.commandLinePolicy(db)),
                                              continuity: continuity, collectedAfter: collectedAfter,
                                              startedBeforeRead: startedBeforeRead).run()
+            let summary = written.summary
             try alongside(db, summary)
-            try UsageWriter(db: db, observation: observation, snapshotID: summary.id).run()
+            try UsageWriter(db: db, observation: observation, snapshotID: summary.id, hostID: written.hostID,
+                            storedUsageDigest: written.storedUsageDigest).run()
             beforeCommit?()
             return summary
         }
@@ -212,7 +214,14 @@ private struct SnapshotWriter<Source: ListenerSource> {
     /// collects again with its start taken after the read, as a run that began then would.
     var startedBeforeRead = false
 
-    func run() throws -> SnapshotSummary {
+    struct Written {
+        var summary: SnapshotSummary
+        var hostID: Int64
+        /// The digest of the usage values the store holds for these listeners, when known.
+        var storedUsageDigest: Int64?
+    }
+
+    func run() throws -> Written {
         let (hostID, newHost) = try upsertHost()
         var netnsIDs: [UInt64: Int64] = [:]
         for namespace in observation.namespacesRead {
@@ -230,38 +239,49 @@ private struct SnapshotWriter<Source: ListenerSource> {
             throw Store.CollectAgain()
         }
 
-        // Open intervals: what the previous snapshot saw, in the namespaces this one can
-        // speak for: those it read, and, when it looked for all of them, those now gone.
-        // A namespace it could not read (or not look for, without root) is left as it was.
-        var open: [NamespacedKey: (interval: Int64, fingerprint: Int64)] = [:]
-        open.reserveCapacity(observation.sockets.count)
-        let rows = try Row.fetchCursor(db, sql: Store.openIntervalsSQL, arguments: [hostID])
-        while let row = try rows.next() {
-            guard let proto = TransportProtocol(rawValue: row[3]) else { continue }
-            let inode = UInt64(bitPattern: row[2] as Int64)
-            let answers = netnsIDs[inode] != nil
-                || (observation.namespacesComplete && !observation.unreadNamespaces.contains(inode))
-            guard answers else { continue }
-            let key = ListenerKey(proto: proto, address: row[4], port: UInt16(row[5] as Int), interface: row[6])
-            open[NamespacedKey(netns: inode, key: key)] = (row[0], row[1])
-        }
-        let current = Dictionary(grouping: observation.sockets) { NamespacedKey(netns: observation.namespace(of: $0), key: $0.key) }
-            .map { ListenerState(key: $0.key.key, sockets: $0.value, netns: $0.key.netns) }
+        let digest = OpenState.digest(of: observation.sockets, namespace: observation.namespace(of:))
+        let cached = newHost ? nil : try OpenState.cached(db, host: hostID)
+        // The store's open intervals hold these very sockets: nothing to open or close, and
+        // no need to group the sockets into listeners (a tenth of an unchanged snapshot).
+        let unchanged = cached?.digest == digest
+        var listeners = cached?.listeners ?? 0
         var toOpen: [ListenerState] = []
         var toClose: [Int64] = []
-        var opened = 0, changed = 0
-        for state in current {
-            if let existing = open.removeValue(forKey: NamespacedKey(netns: state.netns, key: state.key)) {
-                if existing.fingerprint == state.fingerprint { continue }
-                toClose.append(existing.interval)
-                changed += 1
-            } else {
-                opened += 1
+        var opened = 0, changed = 0, closed = 0
+        /// Open intervals this snapshot cannot speak for, and leaves open.
+        var leftOpen = 0
+        if !unchanged {
+            // Open intervals: what the previous snapshot saw, in the namespaces this one can
+            // speak for: those it read, and, when it looked for all of them, those now gone.
+            // A namespace it could not read (or not look for, without root) is left as it was.
+            var open: [NamespacedKey: (interval: Int64, fingerprint: Int64)] = [:]
+            open.reserveCapacity(observation.sockets.count)
+            let rows = try Row.fetchCursor(db, sql: Store.openIntervalsSQL, arguments: [hostID])
+            while let row = try rows.next() {
+                guard let proto = TransportProtocol(rawValue: row[3]) else { leftOpen += 1; continue }
+                let inode = UInt64(bitPattern: row[2] as Int64)
+                let answers = netnsIDs[inode] != nil
+                    || (observation.namespacesComplete && !observation.unreadNamespaces.contains(inode))
+                guard answers else { leftOpen += 1; continue }
+                let key = ListenerKey(proto: proto, address: row[4], port: UInt16(row[5] as Int), interface: row[6])
+                open[NamespacedKey(netns: inode, key: key)] = (row[0], row[1])
             }
-            toOpen.append(state)
+            let current = Dictionary(grouping: observation.sockets) { NamespacedKey(netns: observation.namespace(of: $0), key: $0.key) }
+                .map { ListenerState(key: $0.key.key, sockets: $0.value, netns: $0.key.netns) }
+            listeners = current.count
+            for state in current {
+                if let existing = open.removeValue(forKey: NamespacedKey(netns: state.netns, key: state.key)) {
+                    if existing.fingerprint == state.fingerprint { continue }
+                    toClose.append(existing.interval)
+                    changed += 1
+                } else {
+                    opened += 1
+                }
+                toOpen.append(state)
+            }
+            closed = open.count
+            toClose += open.values.map(\.interval)
         }
-        let closed = open.count
-        toClose += open.values.map(\.interval)
         let unattributed = observation.sockets.filter { $0.holders.isEmpty }.count
 
         try db.execute(sql: """
@@ -270,7 +290,7 @@ private struct SnapshotWriter<Source: ListenerSource> {
             VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [
                 hostID, netnsID, Timestamp.milliseconds(started), observation.asRoot, observation.source,
-                current.count, observation.sockets.count,
+                listeners, observation.sockets.count,
                 unattributed,
                 opened, closed, changed,
                 observation.errors.isEmpty ? nil : observation.errors.joined(separator: "\n"),
@@ -292,14 +312,21 @@ private struct SnapshotWriter<Source: ListenerSource> {
             }
         }
 
+        // Once the intervals are written (their triggers deleted the row): the open state is
+        // now the observation's, unless intervals this snapshot could not speak for are open too.
+        if !unchanged && leftOpen == 0 {
+            try OpenState.save(db, host: hostID, digest: digest, listeners: listeners, sockets: observation.sockets)
+        }
+
         let durationMs = max(0, Int((clock().timeIntervalSince(started) * 1000).rounded()))
         try db.execute(sql: "UPDATE snapshot SET duration_ms = ? WHERE id = ?", arguments: [durationMs, snapshotID])
-        return SnapshotSummary(
-            id: snapshotID, startedAt: started, durationMs: durationMs, listeners: current.count,
+        let summary = SnapshotSummary(
+            id: snapshotID, startedAt: started, durationMs: durationMs, listeners: listeners,
             sockets: observation.sockets.count,
             unattributed: unattributed,
             opened: opened, closed: closed, changed: changed, errors: observation.errors,
             source: observation.source, namespaces: observation.namespacesRead.count, fullWalk: observation.fullWalk)
+        return Written(summary: summary, hostID: hostID, storedUsageDigest: unchanged ? cached?.usageDigest : nil)
     }
 
     /// Writes the pause this snapshot ends as a gap when it is one (see `Continuity`): queries

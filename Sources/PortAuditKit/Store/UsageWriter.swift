@@ -6,6 +6,9 @@ struct UsageWriter {
     let db: Database
     let observation: Observation
     let snapshotID: Int64
+    let hostID: Int64
+    /// What `OpenState` says the latest rows hold; nil when unknown.
+    var storedUsageDigest: Int64?
 
     // Only listeners with an open interval: every one observed now has one, the writer
     // having opened the new ones in this transaction. Driven from the open intervals
@@ -28,7 +31,8 @@ struct UsageWriter {
         for socket in observation.sockets where socket.key.proto == .tcp && (socket.netns == 0 || socket.netns == observation.netnsInode) {
             queues[socket.key, default: 0] += Int(socket.acceptQueue)
         }
-        guard !queues.isEmpty,
+        let digest = OpenState.usageDigest(queues: queues, connections: connections)
+        guard !queues.isEmpty, digest != storedUsageDigest,
               let netnsID = try Int64.fetchOne(db, sql: "SELECT netns_id FROM snapshot WHERE id = ?", arguments: [snapshotID])
         else { return }
 
@@ -50,5 +54,6 @@ struct UsageWriter {
                 try insert.execute(arguments: [before.id, snapshotID, count, queue])
             }
         }
+        try OpenState.saveUsage(db, host: hostID, digest: digest)
     }
 }
