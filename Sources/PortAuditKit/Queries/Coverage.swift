@@ -76,14 +76,21 @@ public enum Coverage {
     /// them, the newest snapshot of any kind in that span (the one a pause runs from).
     static func recentSnapshots(_ db: Database, host: Int64, before time: Int64 = .max, notBefore cut: Int64 = .min) throws
         -> (scheduled: [Int64], newest: Int64?) {
-        let latest = try Row.fetchAll(db, sql: """
+        // Read through a cursor, column by column: copying each of the 128 rows into a Row was
+        // most of what every snapshot spends judging its pause.
+        var latest: [Int64] = []
+        var scheduled: [Int64] = []
+        let rows = try Row.fetchCursor(db, sql: """
             SELECT s.started_at, w.snapshot_id IS NULL FROM snapshot s LEFT JOIN watch_snapshot w ON w.snapshot_id = s.id
             WHERE s.host_id = ? AND s.started_at < ? AND s.started_at >= ?
             ORDER BY s.started_at DESC LIMIT ?
             """, arguments: [host, time, cut, 4 * recentSnapshots])
-        let scheduled = latest.filter { $0[1] as Bool }.prefix(recentSnapshots).map { $0[0] as Int64 }
-        return (scheduled.count > spacingsToJudge ? scheduled : latest.prefix(recentSnapshots).map { $0[0] as Int64 },
-                latest.first?[0])
+        while let row = try rows.next() {
+            let startedAt: Int64 = row[0]
+            latest.append(startedAt)
+            if row[1] as Bool && scheduled.count < recentSnapshots { scheduled.append(startedAt) }
+        }
+        return (scheduled.count > spacingsToJudge ? scheduled : Array(latest.prefix(recentSnapshots)), latest.first)
     }
 
     /// The gap that a snapshot at `time` ends, judged against `earlier` (the host's latest
