@@ -24,7 +24,6 @@ struct PortAudit: ParsableCommand {
             if let fast = FastSnapshotArguments.parse(CommandLine.arguments.dropFirst()) {
                 try Snapshot.perform(storePath: fast.storePath, lockTimeout: fast.lockTimeout, source: fast.source,
                                      fullWalk: fast.fullWalk, quiet: fast.quiet)
-                return
             }
             var command = try parseAsRoot()
             try command.run()

@@ -148,7 +148,7 @@ public final class Store: @unchecked Sendable {
     /// rebuilds the WAL index by reading every frame, and nothing counts as checkpointed after
     /// that rebuild, so a WAL that is never truncated grows and makes every later run slower.
     /// Never waits: with a reader in the way it is left for a later run.
-    func trimWAL() {
+    public func trimWAL() {
         guard verified, !queue.configuration.readonly else { return }
         var wal = stat()
         guard stat(openedPath + "-wal", &wal) == 0, wal.st_size > 0 else { return }
