@@ -41,7 +41,7 @@ struct Snapshot: ParsableCommand {
     }
 
     /// Shared with the fast path that parses cron's plain command line without ArgumentParser.
-    /// Ends the process once the snapshot is stored and reported (see `exit(after:)`).
+    /// Ends the process once the snapshot is stored and reported (see `finish(after:)`).
     static func perform(storePath: String, lockTimeout: Double, source: LinuxListenerSource, fullWalk: Bool, quiet: Bool,
                         commandLines: CommandLinePolicy = .full, group: String? = nil,
                         beforeCommit: (() -> Void)? = nil) throws -> Never {
@@ -60,7 +60,7 @@ struct Snapshot: ParsableCommand {
         }
         let groupNote = try storeGroup.flatMap { try store.grantGroupRead($0) }
         if !quiet, let groupNote { FileHandle.standardError.write(Data("note: \(groupNote)\n".utf8)) }
-        guard !quiet, let summary else { exit(after: store) }
+        guard !quiet, let summary else { finish(after: store) }
         var line = "snapshot \(summary.id): \(summary.listeners) listeners"
         if summary.namespaces > 1 { line += " in \(summary.namespaces) network namespaces" }
         line += " (\(summary.sockets) sockets"
@@ -73,14 +73,14 @@ struct Snapshot: ParsableCommand {
         for error in summary.errors {
             FileHandle.standardError.write(Data("note: \(error)\n".utf8))
         }
-        exit(after: store)
+        finish(after: store)
     }
 
     /// Exits without closing the store or running the exit handlers, which took 0.4 ms of a
     /// 50-socket snapshot's 9 (60 interleaved runs). Nothing is lost: the transaction is
     /// committed, and the log stays beside the store as it does after a close (persistent
     /// WAL); only the checkpoint that closing would decide on is made first.
-    private static func exit(after store: Store) -> Never {
+    private static func finish(after store: Store) -> Never {
         store.trimWAL()
         fflush(nil)
         _exit(0)

@@ -35,9 +35,10 @@ enum OpenState {
     }
 
     /// Records `sockets` (with their `digest`) as the host's whole open state, once written.
+    /// (No sockets pack to empty bytes, which may be bound as NULL.)
     static func save(_ db: Database, host: Int64, digest: Int64, listeners: Int, sockets: [ListeningSocket]) throws {
         try db.execute(sql: """
-            INSERT OR REPLACE INTO open_state (host_id, digest, listeners, holders, usage_digest) VALUES (?, ?, ?, ?, NULL)
+            INSERT OR REPLACE INTO open_state (host_id, digest, listeners, holders, usage_digest) VALUES (?, ?, ?, coalesce(?, x''), NULL)
             """, arguments: [host, digest, listeners, HolderPacking.pack(sockets)])
     }
 
@@ -50,12 +51,12 @@ enum OpenState {
     static func digest(of sockets: [ListeningSocket], namespace: (ListeningSocket) -> UInt64) -> Int64 {
         var sum: UInt64 = 0
         for socket in sockets {
-            var word = StableHash.mixed(socket.inode ^ UInt64(socket.uid) << 32 ^ socket.key.stableHash)
+            var word = StableHash.mixed(StableHash.mixed(StableHash.mixed(socket.inode) ^ UInt64(socket.uid)) ^ socket.key.stableHash)
             // Holders by sum as well: their order is the source's.
             var holders: UInt64 = 0
             for holder in socket.holders {
-                holders &+= StableHash.mixed(UInt64(UInt32(bitPattern: holder.process.pid)) ^ UInt64(UInt32(bitPattern: holder.fd)) << 32
-                                  ^ StableHash.mixed(holder.process.startTicks))
+                let pid = UInt64(UInt32(bitPattern: holder.process.pid)), fd = UInt64(UInt32(bitPattern: holder.fd))
+                holders &+= StableHash.mixed(StableHash.mixed(StableHash.mixed(holder.process.startTicks) ^ pid) ^ fd)
             }
             word = StableHash.mixed(word ^ holders) ^ UInt64(socket.holders.count)
             if socket.holders.isEmpty {
@@ -67,9 +68,10 @@ enum OpenState {
         return Int64(bitPattern: StableHash.mixed(sum ^ UInt64(sockets.count)))
     }
 
-    /// Of the TCP listeners' usage values (accept queue, connections), whatever their order.
-    static func usageDigest(queues: [ListenerKey: Int], connections: [ListenerKey: Int]) -> Int64 {
-        var sum: UInt64 = 0
+    /// Of the TCP listeners' usage values (accept queue, connections) in the namespace
+    /// `netns`, whatever their order: usage is kept per namespace, the row per host.
+    static func usageDigest(netns: UInt64, queues: [ListenerKey: Int], connections: [ListenerKey: Int]) -> Int64 {
+        var sum = StableHash.mixed(netns)
         for (key, queue) in queues {
             let count = UInt64(truncatingIfNeeded: connections[key] ?? 0)
             sum &+= StableHash.mixed(StableHash.mixed(StableHash.mixed(UInt64(truncatingIfNeeded: queue)) ^ count) ^ key.stableHash)

@@ -32,11 +32,14 @@ public enum Schema {
         try db.inTransaction(.immediate) {
             try db.execute(sql: createLedger)
             let done = Set(try String.fetchAll(db, sql: "SELECT name FROM schema_migration"))
-            for migration in migrations where !done.contains(migration.name) {
+            let pending = migrations.filter { !done.contains($0.name) }
+            for migration in pending {
                 try db.execute(sql: migration.sql)
                 try db.execute(sql: "INSERT INTO schema_migration (name, applied_at) VALUES (?, ?)",
                                arguments: [migration.name, Timestamp.milliseconds(.now)])
             }
+            // A migration may change what the history means; the cache of it is read again.
+            if !pending.isEmpty, try hasTable(db, "open_state") { try db.execute(sql: "DELETE FROM open_state") }
             return .commit
         }
     }

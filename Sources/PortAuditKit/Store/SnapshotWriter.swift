@@ -190,7 +190,9 @@ struct ListenerState {
                 mix(holder.process.startTicks)
                 mix(UInt64(bitPattern: Int64(holder.fd)))
             }
-            for byte in (socket.unattributedReason ?? "").utf8 { mix(UInt64(byte)) }
+            // The reason as stored: only without holders, "no-process" when none was given.
+            // (What the collector gives, a reason exactly when there is no holder, hashes as before.)
+            for byte in (socket.holders.isEmpty ? socket.unattributedReason ?? UnattributedReason.noProcess : "").utf8 { mix(UInt64(byte)) }
             mix(0xff)
         }
         return Int64(bitPattern: hash)

@@ -31,7 +31,7 @@ struct UsageWriter {
         for socket in observation.sockets where socket.key.proto == .tcp && (socket.netns == 0 || socket.netns == observation.netnsInode) {
             queues[socket.key, default: 0] += Int(socket.acceptQueue)
         }
-        let digest = OpenState.usageDigest(queues: queues, connections: connections)
+        let digest = OpenState.usageDigest(netns: observation.netnsInode, queues: queues, connections: connections)
         guard !queues.isEmpty, digest != storedUsageDigest,
               let netnsID = try Int64.fetchOne(db, sql: "SELECT netns_id FROM snapshot WHERE id = ?", arguments: [snapshotID])
         else { return }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Hashes that are the same in every run (Swift's Hasher is seeded per process), for what is
 /// kept in the store or compared across runs.
 enum StableHash {
