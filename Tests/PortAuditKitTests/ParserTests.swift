@@ -42,6 +42,23 @@ import Testing
         #expect(result.sockets.map(\.key.port) == [0xA171, 22])
     }
 
+    /// IPv4 text is written by hand (glibc's inet_ntop goes through sprintf): it must be what
+    /// inet_ntop writes, for every byte value in every position.
+    @Test func ipv4TextIsWhatInetNtopWrites() {
+        func ntop(_ bytes: [UInt8]) -> String {
+            var buffer = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
+            return bytes.withUnsafeBytes { inet_ntop(AF_INET, $0.baseAddress, &buffer, socklen_t(buffer.count)) }.map { _ in String(cString: buffer) } ?? "?"
+        }
+        var addresses: [[UInt8]] = [[0, 0, 0, 0], [255, 255, 255, 255], [127, 0, 0, 1], [10, 9, 99, 100], [1, 2, 3, 4]]
+        for byte in UInt8.min...UInt8.max { addresses += [[byte, 0, 0, 0], [0, byte, 0, 0], [1, 1, byte, 1], [9, 99, 199, byte]] }
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<1000 { addresses.append((0..<4).map { _ in UInt8.random(in: 0...255, using: &generator) }) }
+        for address in addresses {
+            #expect(address.withUnsafeBytes { IPAddressText.formatIPv4($0.baseAddress!) } == ntop(address), "\(address)")
+            #expect(IPAddressText.format(address) == ntop(address))
+        }
+    }
+
     @Test func udpKeepsBoundUnconnectedSocketsOnly() {
         let text = """
                sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
@@ -67,6 +84,19 @@ import Testing
         let result = ProcNetParser.parse(text, table: SocketTable(proto: .tcp, ipv6: false))
         #expect(result.sockets.map(\.inode) == [22031])
         #expect(result.malformed == [3, 4, 5, 6, 7, 8])
+    }
+}
+
+@Suite struct ProcFilesTests {
+    /// Files are read 4,096 bytes at a time: one of several chunks comes back whole, in order.
+    @Test func fileLongerThanAChunkIsReadWhole() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let content = (0..<10_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+        try Data(content).write(to: URL(fileURLWithPath: directory.file("f")))
+        #expect(ProcFiles.read(directory.file("f")) == content)
+        #expect(ProcFiles.read(directory.file("f"), limit: 5000) == Array(content.prefix(8192)))
+        #expect(ProcFiles.read(directory.file("missing")) == nil)
     }
 }
 

@@ -10,18 +10,20 @@ enum ProcFiles {
         let fd = openat(directory, path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while bytes.count < limit {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                return nil
+        // Read on the stack, not into a zeroed array: a snapshot reads a `stat` file per holder process.
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { chunk -> [UInt8]? in
+            var bytes: [UInt8] = []
+            while bytes.count < limit {
+                let n = Glibc.read(fd, chunk.baseAddress, chunk.count)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return nil
+                }
+                if n == 0 { break }
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: chunk[..<n]))
             }
-            if n == 0 { break }
-            bytes.append(contentsOf: chunk[0..<n])
+            return bytes
         }
-        return bytes
     }
 
     static func readString(_ path: String, relativeTo directory: Int32 = AT_FDCWD) -> String? {
