@@ -7,8 +7,9 @@ import GRDB
 /// open interval; the holders to confirm and the usage values to compare come from it as well.
 /// Those three reads were half of an unchanged 1,000-socket snapshot's instructions.
 ///
-/// Triggers delete the row whenever an interval or a holding is written (and forget the usage
-/// digest whenever `listener_usage` is), so a row that is there describes the store as it is.
+/// Triggers delete the row whenever an interval or a holding is written or what they name
+/// changes (and forget the usage digest whenever `listener_usage` is written), so a row that
+/// is there was written after the last such change (see migration 0009).
 enum OpenState {
     struct Cached {
         var digest: Int64

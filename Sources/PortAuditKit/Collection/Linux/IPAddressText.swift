@@ -20,7 +20,7 @@ enum IPAddressText {
     static func format(_ address: UnsafeRawPointer, ipv6: Bool) -> String {
         guard ipv6 else { return formatIPv4(address) }
         return withUnsafeTemporaryAllocation(of: CChar.self, capacity: Int(INET6_ADDRSTRLEN)) { buffer in
-            inet_ntop(ipv6 ? AF_INET6 : AF_INET, address, buffer.baseAddress, socklen_t(buffer.count)) != nil
+            inet_ntop(AF_INET6, address, buffer.baseAddress, socklen_t(buffer.count)) != nil
                 ? String(cString: buffer.baseAddress!) : "?"
         }
     }
