@@ -118,6 +118,7 @@ enum HolderPacking {
                 return T(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: T.self))
             }
             var sockets: [UInt64: KnownHolders.Socket] = [:]
+            sockets.reserveCapacity(raw.count / 28)  // a socket with one holder
             while offset < raw.count {
                 guard let inode = read(UInt64.self), let count = read(UInt32.self) else { return nil }
                 var socket = sockets[inode] ?? KnownHolders.Socket(holders: [])

@@ -39,7 +39,7 @@ public enum Schema {
                                arguments: [migration.name, Timestamp.milliseconds(.now)])
             }
             // A migration may change what the history means; the cache of it is read again.
-            if !pending.isEmpty, try hasTable(db, "open_state") { try db.execute(sql: "DELETE FROM open_state") }
+            if !pending.isEmpty { try db.execute(sql: "DELETE FROM open_state") }
             return .commit
         }
     }

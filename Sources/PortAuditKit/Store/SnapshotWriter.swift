@@ -139,7 +139,7 @@ extension Store {
                                              startedBeforeRead: startedBeforeRead).run()
             let summary = written.summary
             try alongside(db, summary)
-            try UsageWriter(db: db, observation: observation, snapshotID: summary.id, hostID: written.hostID,
+            try UsageWriter(db: db, observation: observation, snapshotID: summary.id, hostID: written.hostID, netnsID: written.netnsID,
                             storedUsageDigest: written.storedUsageDigest).run()
             beforeCommit?()
             return summary
@@ -219,6 +219,8 @@ private struct SnapshotWriter<Source: ListenerSource> {
     struct Written {
         var summary: SnapshotSummary
         var hostID: Int64
+        /// The namespace the snapshot ran in, whose connections it counted.
+        var netnsID: Int64
         /// The digest of the usage values the store holds for these listeners, when known.
         var storedUsageDigest: Int64?
     }
@@ -328,7 +330,7 @@ private struct SnapshotWriter<Source: ListenerSource> {
             unattributed: unattributed,
             opened: opened, closed: closed, changed: changed, errors: observation.errors,
             source: observation.source, namespaces: observation.namespacesRead.count, fullWalk: observation.fullWalk)
-        return Written(summary: summary, hostID: hostID, storedUsageDigest: unchanged ? cached?.usageDigest : nil)
+        return Written(summary: summary, hostID: hostID, netnsID: netnsID, storedUsageDigest: unchanged ? cached?.usageDigest : nil)
     }
 
     /// Writes the pause this snapshot ends as a gap when it is one (see `Continuity`): queries

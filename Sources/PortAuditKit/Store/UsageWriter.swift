@@ -7,6 +7,7 @@ struct UsageWriter {
     let observation: Observation
     let snapshotID: Int64
     let hostID: Int64
+    let netnsID: Int64
     /// What `OpenState` says the latest rows hold; nil when unknown.
     var storedUsageDigest: Int64?
 
@@ -32,9 +33,7 @@ struct UsageWriter {
             queues[socket.key, default: 0] += Int(socket.acceptQueue)
         }
         let digest = OpenState.usageDigest(netns: observation.netnsInode, queues: queues, connections: connections)
-        guard !queues.isEmpty, digest != storedUsageDigest,
-              let netnsID = try Int64.fetchOne(db, sql: "SELECT netns_id FROM snapshot WHERE id = ?", arguments: [snapshotID])
-        else { return }
+        guard !queues.isEmpty, digest != storedUsageDigest else { return }
 
         // The latest values of every TCP listener of this namespace (no row means 0 and 0).
         var previous: [ListenerKey: (id: Int64, connections: Int, queue: Int)] = [:]
