@@ -1,9 +1,46 @@
 // The module exists for its header; what needs glibc's GNU extensions is defined here.
 #define _GNU_SOURCE
 #include <sched.h>
+#include <stdlib.h>
 #include "CLinuxDiag.h"
 
 int cld_usable_cpus(void) {
     cpu_set_t set;
     return sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+}
+
+struct cld_start {
+    void *(*start)(void *);
+    void *argument;
+    int restore;
+    cpu_set_t allowed;
+};
+
+static void *cld_start_anywhere(void *pointer) {
+    struct cld_start start = *(struct cld_start *)pointer;
+    free(pointer);
+    if (start.restore) sched_setaffinity(0, sizeof start.allowed, &start.allowed);
+    return start.start(start.argument);
+}
+
+int cld_thread_create_elsewhere(pthread_t *thread, void *(*start)(void *), void *argument) {
+    struct cld_start *trampoline = malloc(sizeof *trampoline);
+    if (!trampoline) return pthread_create(thread, 0, start, argument);
+    trampoline->start = start;
+    trampoline->argument = argument;
+    trampoline->restore = 0;
+    pthread_attr_t attributes;
+    pthread_attr_init(&attributes);
+    int here = sched_getcpu();
+    if (here >= 0 && sched_getaffinity(0, sizeof trampoline->allowed, &trampoline->allowed) == 0) {
+        cpu_set_t others = trampoline->allowed;
+        CPU_CLR(here, &others);
+        if (CPU_COUNT(&others) > 0 && pthread_attr_setaffinity_np(&attributes, sizeof others, &others) == 0) {
+            trampoline->restore = 1;
+        }
+    }
+    int result = pthread_create(thread, &attributes, cld_start_anywhere, trampoline);
+    pthread_attr_destroy(&attributes);
+    if (result != 0) free(trampoline);
+    return result;
 }

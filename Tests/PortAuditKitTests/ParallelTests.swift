@@ -2,6 +2,7 @@ import Dispatch
 import Glibc
 import Synchronization
 import Testing
+import CLinuxDiag
 @testable import PortAuditKit
 
 /// The work sharing behind the descriptor walk and the confirmation of known holders.
@@ -51,6 +52,23 @@ import Testing
         let seen = workers.withLock { $0 }
         #expect(seen.contains(1))
         #expect(seen.isSubset(of: [0, 1]))
+    }
+
+    /// A helper is created on another CPU than its creator's (cld_thread_create_elsewhere), but
+    /// only to start there: once running, it may use every CPU the process may.
+    @Test(.enabled(if: cld_usable_cpus() > 1, "one CPU: no other to start a helper on"))
+    func aHelperMayRunOnEveryCPUOfTheProcess() {
+        let helperRan = DispatchSemaphore(value: 0)
+        let helperCPUs = Mutex<Int32?>(nil)
+        Parallel.forEach(count: 2, chunk: 1, threads: 2) { worker, _ in
+            if worker == 0 {
+                _ = helperRan.wait(timeout: .now() + 30)
+            } else {
+                helperCPUs.withLock { $0 = cld_usable_cpus() }  // of the calling thread
+                helperRan.signal()
+            }
+        }
+        #expect(helperCPUs.withLock { $0 } == cld_usable_cpus())
     }
 
     @Test func aPendingResultComesFromTheHelperOnceAndRethrowsItsError() throws {
