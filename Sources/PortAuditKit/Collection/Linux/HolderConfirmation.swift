@@ -20,6 +20,9 @@ enum HolderConfirmation {
     static let stableReasons: Set<String> = [UnattributedReason.permissionDenied, UnattributedReason.noProcess]
 
     static func confirm(_ raw: [RawSocket], known: KnownHolders, procFD: Int32, threads: Int) -> Confirmed? {
+        // Each socket's entry, looked up once; its links grouped by process, one lookup each.
+        var entries: [KnownHolders.Socket] = []
+        entries.reserveCapacity(raw.count)
         var expected: [Int32: (startTicks: UInt64, links: [(fd: Int32, inode: UInt64)])] = [:]
         for socket in raw {
             guard let entry = known.sockets[socket.inode] else { return nil }
@@ -27,10 +30,15 @@ enum HolderConfirmation {
                 guard let reason = entry.unattributedReason, stableReasons.contains(reason) else { return nil }
             }
             for holder in entry.holders {
-                let pid = holder.process.pid
-                if let existing = expected[pid], existing.startTicks != holder.process.startTicks { return nil }
-                expected[pid, default: (holder.process.startTicks, [])].links.append((holder.fd, socket.inode))
+                let link = (fd: holder.fd, inode: socket.inode)
+                if let index = expected.index(forKey: holder.process.pid) {
+                    guard expected.values[index].startTicks == holder.process.startTicks else { return nil }
+                    expected.values[index].links.append(link)
+                } else {
+                    expected[holder.process.pid] = (holder.process.startTicks, [link])
+                }
             }
+            entries.append(entry)
         }
 
         let pids = Array(expected.keys)
@@ -58,10 +66,11 @@ enum HolderConfirmation {
             processNames[ProcessIdentity(pid: pid, startTicks: expected[pid]!.startTicks)] = name
         }
 
-        let sockets = raw.map { socket -> ListeningSocket in
-            let entry = known.sockets[socket.inode]!
+        let sockets = zip(raw, entries).map { socket, entry -> ListeningSocket in
+            // The store keeps them in the order observations give them: sorted.
+            let holders = zip(entry.holders, entry.holders.dropFirst()).allSatisfy { $0 <= $1 } ? entry.holders : entry.holders.sorted()
             return ListeningSocket(key: socket.key, inode: socket.inode, uid: socket.uid,
-                                   holders: entry.holders.sorted(),
+                                   holders: holders,
                                    unattributedReason: entry.holders.isEmpty ? entry.unattributedReason : nil,
                                    netns: socket.netns, acceptQueue: socket.key.proto == .tcp ? socket.receiveQueue : 0)
         }
