@@ -126,10 +126,8 @@ extension Store {
         try db.execute(sql: "DROP TABLE keep_snapshot")
         // The summaries the writer keeps (migration 0007), recomputed from what remains; gaps
         // before the cut are no longer gaps but pruned time.
-        try db.execute(sql: """
-            INSERT INTO listener_span SELECT * FROM listener_span_from_history;
-            INSERT INTO listener_holder_name SELECT * FROM listener_holder_name_from_history;
-            """)
+        try db.execute(sql: "INSERT INTO listener_span " + SummariesFromHistory.listenerSpan)
+        try db.execute(sql: "INSERT INTO listener_holder_name " + SummariesFromHistory.listenerHolderName)
         if !dryRun {
             try db.execute(sql: """
                 INSERT INTO prune (pruned_at, cut_before, snapshots_removed, intervals_removed, processes_removed)
@@ -169,4 +167,33 @@ extension Store {
             throw StoreError.from(error, path: path, lockTimeout: lockTimeout)
         }
     }
+}
+
+/// What the summaries of migration 0007 hold, computed from the history itself, in their
+/// tables' column order: what a prune rebuilds them from, and what tests compare them with.
+/// They were views of the store until migration 0010 (SQLite parsed them at every open).
+enum SummariesFromHistory {
+    static let listenerSpan = """
+        SELECT l.id AS listener_id, f.id AS first_snapshot_id, f.started_at AS first_at,
+               (SELECT b.started_at FROM snapshot b WHERE +b.host_id = f.host_id AND b.id < f.id ORDER BY b.id DESC LIMIT 1) AS appeared_after,
+               (SELECT max(s.started_at) FROM listener_interval i JOIN snapshot s ON s.id = i.last_snapshot_id
+                WHERE i.listener_id = l.id) AS last_closed_at,
+               (SELECT count(DISTINCT h.process_id) FROM listener_interval i JOIN holding h ON h.interval_id = i.id
+                WHERE i.listener_id = l.id) AS holder_count
+        FROM listener l
+        JOIN snapshot f ON f.id = (SELECT s.id FROM listener_interval i JOIN snapshot s ON s.id = i.first_snapshot_id
+                                   WHERE i.listener_id = l.id ORDER BY s.started_at, s.id LIMIT 1)
+        """
+
+    static let listenerHolderName = """
+        WITH held AS (
+            SELECT DISTINCT i.listener_id, i.id, h.process_id, f.started_at AS first_at, la.started_at AS last_at
+            FROM listener_interval i
+            JOIN snapshot f ON f.id = i.first_snapshot_id
+            JOIN snapshot la ON la.id = i.last_snapshot_id
+            JOIN holding h ON h.interval_id = i.id AND h.process_id IS NOT NULL)
+        SELECT held.listener_id, p.name, sum(max(1, held.last_at - held.first_at)) AS held_ms, max(held.last_at) AS latest_at
+        FROM held JOIN process p ON p.id = held.process_id
+        GROUP BY held.listener_id, p.name
+        """
 }

@@ -109,7 +109,7 @@ public enum Coverage {
 
     /// The gaps in `times` (ms since epoch, any order), with the usual interval they were
     /// judged against: the rule applied to a whole history at once (status before migration
-    /// 0007, and its view coverage_gap_from_history).
+    /// 0007, and the view coverage_gap_from_history that 0007 filled coverage_gap with).
     public static func analyse(times: [Int64], factor: Double = gapFactor) -> (usual: TimeInterval?, gaps: [CoverageGap]) {
         let runs = runs(times)
         guard let (median, _) = usualSpacing(runs) else { return (nil, []) }

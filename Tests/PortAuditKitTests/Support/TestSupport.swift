@@ -168,15 +168,15 @@ func parseJSON(_ text: String) throws -> Any {
 }
 
 /// A copy of the store at `path` taken back to before migration 0007 and migrated again by
-/// opening it: what 0007 computes from an existing history. Returns the copy's path.
+/// opening it (0007, and 0010 which drops the views 0007 creates): what 0007 computes from
+/// an existing history. Returns the copy's path.
 func remigrate0007(_ path: String, into copy: String) throws -> String {
     try DatabaseQueue(path: path).writeWithoutTransaction { db in try db.execute(sql: "VACUUM INTO ?", arguments: [copy]) }
     try DatabaseQueue(path: copy).write { db in
         try db.execute(sql: """
             DROP TRIGGER listener_span_on_open; DROP TRIGGER listener_span_on_holder; DROP TRIGGER listener_span_on_close;
-            DROP VIEW listener_span_from_history; DROP VIEW listener_holder_name_from_history; DROP VIEW coverage_gap_from_history;
             DROP TABLE listener_span; DROP TABLE listener_holder_name; DROP TABLE coverage_gap;
-            DELETE FROM schema_migration WHERE name = '0007_coverage_and_listener_summary';
+            DELETE FROM schema_migration WHERE name IN ('0007_coverage_and_listener_summary', '0010_summary_views_leave_the_store');
             """)
     }
     _ = try Store(path: copy, access: .readWrite)
