@@ -5,6 +5,7 @@
 #include <linux/sock_diag.h>
 #include <linux/inet_diag.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -44,7 +45,6 @@ int cld_usable_cpus(void);
 // use one, and may then run on any of them. Left to the scheduler, a new thread was queued
 // behind its busy creator on the same CPU and started 3.6 ms later (median of 30, 2-CPU VM,
 // the other CPU idle); sent elsewhere, it started within 0.1 to 0.4 ms.
-#include <pthread.h>
 int cld_thread_create_elsewhere(pthread_t *thread, void *(*start)(void *), void *argument);
 
 // One sock_diag dump request, as the kernel expects it on the wire.

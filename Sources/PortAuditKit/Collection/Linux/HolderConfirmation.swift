@@ -67,7 +67,7 @@ enum HolderConfirmation {
         }
 
         let sockets = zip(raw, entries).map { socket, entry -> ListeningSocket in
-            // The store keeps them in the order observations give them: sorted.
+            // Sorted already, as observations give them and the store keeps them: checking allocates nothing.
             let holders = zip(entry.holders, entry.holders.dropFirst()).allSatisfy { $0 <= $1 } ? entry.holders : entry.holders.sorted()
             return ListeningSocket(key: socket.key, inode: socket.inode, uid: socket.uid,
                                    holders: holders,
