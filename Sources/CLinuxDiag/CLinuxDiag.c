@@ -41,6 +41,12 @@ int cld_thread_create_elsewhere(pthread_t *thread, void *(*start)(void *), void 
     }
     int result = pthread_create(thread, &attributes, cld_start_anywhere, trampoline);
     pthread_attr_destroy(&attributes);
+    if (result != 0 && trampoline->restore) {
+        // glibc applies the affinity after the clone; where that is refused (a sandbox, a
+        // cpuset that shrank meanwhile), a thread started anywhere is still a helper.
+        trampoline->restore = 0;
+        result = pthread_create(thread, 0, cld_start_anywhere, trampoline);
+    }
     if (result != 0) free(trampoline);
     return result;
 }

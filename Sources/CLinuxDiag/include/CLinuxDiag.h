@@ -41,10 +41,12 @@ static inline int cld_sqlite_keep_wal_on_close(void *db) {
 // one-CPU quota the walk's two threads share that CPU.
 int cld_usable_cpus(void);
 
-// pthread_create, but the thread starts on a CPU other than the caller's when the process may
-// use one, and may then run on any of them. Left to the scheduler, a new thread was queued
-// behind its busy creator on the same CPU and started 3.6 ms later (median of 30, 2-CPU VM,
-// the other CPU idle); sent elsewhere, it started within 0.1 to 0.4 ms.
+// pthread_create, but the thread starts on a CPU other than the caller's when the caller may
+// use one, and then takes the caller's affinity mask (what it would have inherited). Left to
+// the scheduler, a new thread was queued behind its busy creator on the same CPU and started
+// 3.6 ms later (median of 30, 2-CPU VM, the other CPU idle); sent elsewhere, it started within
+// 0.1 to 0.4 ms. Where every other CPU is busy it may start later than it would have; the
+// work it was made for does not wait for it (Parallel: the caller takes what is not begun).
 int cld_thread_create_elsewhere(pthread_t *thread, void *(*start)(void *), void *argument);
 
 // One sock_diag dump request, as the kernel expects it on the wire.

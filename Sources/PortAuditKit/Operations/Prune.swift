@@ -170,8 +170,9 @@ extension Store {
 }
 
 /// What the summaries of migration 0007 hold, computed from the history itself, in their
-/// tables' column order: what a prune rebuilds them from, and what tests compare them with.
-/// They were views of the store until migration 0010 (SQLite parsed them at every open).
+/// tables' column order: what a prune rebuilds them from. They were 0007's views until
+/// migration 0010 (SQLite parsed them at every open), with this text; a live test checks that
+/// the summaries the triggers keep equal these and what a rerun of 0007 writes.
 enum SummariesFromHistory {
     static let listenerSpan = """
         SELECT l.id AS listener_id, f.id AS first_snapshot_id, f.started_at AS first_at,

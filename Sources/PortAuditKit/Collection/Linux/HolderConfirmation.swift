@@ -67,7 +67,8 @@ enum HolderConfirmation {
         }
 
         let sockets = zip(raw, entries).map { socket, entry -> ListeningSocket in
-            // Sorted already, as observations give them and the store keeps them: checking allocates nothing.
+            // Usually sorted already (as observations give them and open_state keeps them; rows read
+            // from the history come in no order): checking allocates nothing.
             let holders = zip(entry.holders, entry.holders.dropFirst()).allSatisfy { $0 <= $1 } ? entry.holders : entry.holders.sorted()
             return ListeningSocket(key: socket.key, inode: socket.inode, uid: socket.uid,
                                    holders: holders,
