@@ -96,10 +96,9 @@ public struct ListenerKey: Hashable, Sendable, Comparable {
     /// every run (Hasher is seeded per process), so digests kept in the store can be made of it.
     var stableHash: UInt64 {
         var folded = StableHash.fold(address, into: StableHash.seed)
-        folded = (folded ^ 0xff) &* 0x100_0000_01b3  // so that "a" + "b" differs from "ab" + ""
+        folded = StableHash.step(folded, 0xff)  // so that "a" + "b" differs from "ab" + ""
         folded = StableHash.fold(interface, into: folded)
-        let port = proto == .tcp ? UInt64(port) : UInt64(port) | 0x1_0000
-        return (folded ^ port) &* 0x100_0000_01b3
+        return StableHash.step(folded, proto == .tcp ? UInt64(port) : UInt64(port) | 0x1_0000)
     }
 }
 

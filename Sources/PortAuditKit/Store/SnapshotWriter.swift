@@ -175,10 +175,10 @@ struct ListenerState {
     /// A fingerprint that changes when any socket, holder or reason changes. FNV-1a, so it
     /// is the same in every run (Swift's Hasher is seeded per process).
     var fingerprint: Int64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        var hash = StableHash.seed
         func mix(_ value: UInt64) {
             for shift in stride(from: 0, to: 64, by: 8) {
-                hash = (hash ^ ((value >> UInt64(shift)) & 0xff)) &* 0x100_0000_01b3
+                hash = StableHash.step(hash, (value >> UInt64(shift)) & 0xff)
             }
         }
         // Most listeners have one socket with one holder: sorting a copy of each was most of the cost.

@@ -5,6 +5,11 @@ import Foundation
 enum StableHash {
     static let seed: UInt64 = 0xcbf2_9ce4_8422_2325
 
+    /// One FNV-1a step: `value` with `word` (a byte, where the text is folded) mixed in.
+    static func step(_ value: UInt64, _ word: UInt64) -> UInt64 {
+        (value ^ word) &* 0x100_0000_01b3
+    }
+
     /// FNV-1a over the string's UTF-8, read in place (stepping through `utf8` checks each index).
     /// Strings are equal when canonically equivalent ("e" + U+0301 is "é", U+212A is "K"), so
     /// text that is not ASCII is folded in its composed form, as String's own hash does.
@@ -13,7 +18,7 @@ enum StableHash {
             var value = start
             for byte in bytes {
                 if asciiOnly && byte >= 0x80 { return nil }
-                value = (value ^ UInt64(byte)) &* 0x100_0000_01b3
+                value = step(value, UInt64(byte))
             }
             return value
         }
