@@ -71,6 +71,34 @@ import CLinuxDiag
         #expect(helperCPUs.withLock { $0 } == cld_usable_cpus())
     }
 
+    /// Before the first helper starts, every page of the executable's .bss is its own
+    /// (cld_populate_bss): none is left unmapped or on the kernel's shared zero page, whose
+    /// replacement on a first write would interrupt the helper's CPU.
+    @Test(.enabled(if: cld_usable_cpus() > 1, "one CPU: no helper, nothing populated"))
+    func theBSSIsPopulatedBeforeTheFirstHelper() throws {
+        #expect(Parallel.prepare(threads: 2) >= 1)  // more when another test asked for more
+        let pageSize = UInt(sysconf(Int32(_SC_PAGESIZE)))
+        let pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC)
+        try #require(pagemap >= 0)
+        defer { close(pagemap) }
+        // Bit 63: present; bits 0-54: the physical frame, read as 0 without CAP_SYS_ADMIN.
+        func entry(_ address: UInt) -> UInt64 {
+            var value: UInt64 = 0
+            return pread(pagemap, &value, 8, off_t(address / pageSize * 8)) == 8 ? value : 0
+        }
+        let frame = { (entry: UInt64) in entry & (1 << 55 - 1) }
+        let probe = try #require(mmap(nil, Int(pageSize), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))
+        defer { munmap(probe, Int(pageSize)) }
+        #expect(probe.load(as: UInt8.self) == 0)  // a read maps the zero page
+        let zeroFrame = frame(entry(UInt(bitPattern: probe)))
+        var from: UInt = 0, to: UInt = 0
+        cld_bss_pages(&from, &to)
+        try #require(to > from)
+        let pages = stride(from: from, to: to, by: Int(pageSize)).map(entry)
+        #expect(pages.filter { $0 & (1 << 63) == 0 }.count == 0, "pages not mapped")
+        if zeroFrame != 0 { #expect(pages.filter { frame($0) == zeroFrame }.count == 0, "pages on the zero page") }
+    }
+
     @Test func aPendingResultComesFromTheHelperOnceAndRethrowsItsError() throws {
         let started = DispatchSemaphore(value: 0)
         let go = DispatchSemaphore(value: 0)
