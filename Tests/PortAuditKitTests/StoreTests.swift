@@ -39,6 +39,22 @@ import Testing
         #expect((dirAttributes[.posixPermissions] as? Int) == 0o700)
     }
 
+    /// A store someone switched to a rollback journal (its header no longer says WAL) is put
+    /// back in WAL by the next writer, which otherwise leaves the journal mode alone.
+    @Test func aWriterPutsTheStoreBackInWAL() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.file("store.db")
+        func header() throws -> [UInt8] { Array(try #require(FileManager.default.contents(atPath: path)).prefix(20)) }
+        _ = try Store(path: path, access: .readWrite)
+        #expect(Store.headerSaysWAL(try header()))
+        try DatabaseQueue(path: path).writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = DELETE") }
+        #expect(!Store.headerSaysWAL(try header()))
+        _ = try Store(path: path, access: .readWrite)
+        #expect(Store.headerSaysWAL(try header()))
+        #expect(!Store.headerSaysWAL(Array(Store.sqliteHeader)))
+    }
+
     @Test func defaultLocationFollowsUserAndEnvironment() {
         func defaultPath(environment: [String: String], isRoot: Bool) -> String {
             StoreLocation.defaultPath(lookup: { environment[$0] }, isRoot: isRoot)

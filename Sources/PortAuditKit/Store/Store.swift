@@ -30,7 +30,7 @@ public final class Store: @unchecked Sendable {
         created = !exists
         if access == .readWrite && !exists { try Self.createDirectory(for: path) }
         let start = access == .readWrite && exists ? Self.fileStart(path) : nil
-        if let start, !start.isEmpty, start != Self.sqliteHeader {
+        if let start, !start.isEmpty, !start.starts(with: Self.sqliteHeader) {
             throw StoreError.damaged(path: path, detail: "its first bytes are not an SQLite header")
         }
 
@@ -66,7 +66,10 @@ public final class Store: @unchecked Sendable {
             // files meanwhile (a test's directories, in `swift test`).
             if access == .readWrite && (!exists || start?.isEmpty == true) { chmod(openPath, 0o600) }
             if openPath != path || geteuid() == 0 { try StoreAccess.confirmNotLink(openPath, reported: path) }
-            try queue.writeWithoutTransaction { db in try Self.checkSchema(db, path: path, migrate: access == .readWrite, lockTimeout: lockTimeout) }
+            let inWAL = start.map(Self.headerSaysWAL) ?? false
+            try queue.writeWithoutTransaction { db in
+                try Self.checkSchema(db, path: path, migrate: access == .readWrite, inWAL: inWAL, lockTimeout: lockTimeout)
+            }
             openedPath = openPath
             verified = true
         } catch let error as DatabaseError where error.resultCode == .SQLITE_CANTOPEN && access == .readWrite && exists
@@ -173,6 +176,12 @@ public final class Store: @unchecked Sendable {
 
     static let sqliteHeader = Array("SQLite format 3\0".utf8)
 
+    /// Whether a file's first bytes say it is in WAL mode: its write and read format versions
+    /// (bytes 18 and 19) are 2, as SQLite sets them when the mode is switched.
+    static func headerSaysWAL(_ start: [UInt8]) -> Bool {
+        start.count >= 20 && start.starts(with: sqliteHeader) && start[18] == 2 && start[19] == 2
+    }
+
     /// The first bytes of an existing store file (empty: a store not created yet), read once
     /// before SQLite opens it: SQLite would take a file with a damaged header, find its pages
     /// in the log and checkpoint them over it on closing, writing to a store it then reports
@@ -183,7 +192,7 @@ public final class Store: @unchecked Sendable {
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
-        var bytes = [UInt8](repeating: 0, count: sqliteHeader.count)
+        var bytes = [UInt8](repeating: 0, count: 20)  // to the file format versions
         let count = pread(fd, &bytes, bytes.count, 0)
         return count < 0 ? nil : Array(bytes.prefix(count))
     }
@@ -220,12 +229,21 @@ public final class Store: @unchecked Sendable {
 
     /// Refuses a store newer than this binary or one that is not portaudit's, and applies
     /// pending migrations when allowed.
-    private static func checkSchema(_ db: Database, path: String, migrate: Bool, lockTimeout: Double) throws {
+    private static func checkSchema(_ db: Database, path: String, migrate: Bool, inWAL: Bool, lockTimeout: Double) throws {
+        let known = Set(Schema.migrations.map(\.name))
+        // A store of this very schema, as every cron run finds it, in one statement instead of
+        // four. Anything else (no ledger, another schema) takes the full check below.
+        let ledger: [String]?
+        do {
+            ledger = try String.fetchAll(db, sql: "SELECT name FROM schema_migration")
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_ERROR {  // no such table
+            ledger = nil
+        }
+        if let ledger, ledger.count == known.count, Set(ledger) == known, inWAL || !migrate { return }
         let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
         if !tables.isEmpty && !tables.contains("schema_migration") { throw StoreError.notAStore(path: path) }
         // An empty file is a store another process has just created and not yet migrated.
         if tables.isEmpty && !migrate { throw StoreError.missing(path: path) }
-        let known = Set(Schema.migrations.map(\.name))
         let applied = try Schema.applied(db)
         let unknown = applied.filter { !known.contains($0) }
         if !unknown.isEmpty { throw StoreError.newerSchema(path: path, unknown: unknown) }
