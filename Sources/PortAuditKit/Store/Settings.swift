@@ -10,7 +10,6 @@ extension Store {
     }
 
     static func commandLinePolicy(_ db: Database) throws -> CommandLinePolicy {
-        guard try Schema.hasTable(db, "setting") else { return .full }
         let value = try String.fetchOne(db, sql: "SELECT value FROM setting WHERE name = ?", arguments: [commandLineSetting])
         return value.flatMap(CommandLinePolicy.init(rawValue:)) ?? .full
     }

@@ -52,11 +52,12 @@ extension Store {
         var latest: (snapshot: Int64, host: Int64)?
         var known: KnownHolders
 
-        /// What `store` knows of the holders of its `latest` snapshot's host, for a run begun at `started`.
-        static func reading(_ store: Store, latest: (snapshot: Int64, host: Int64)?, started: Date, policy: HolderCachePolicy) throws -> Prepared {
+        /// What `store` (read through `db`) knows of the holders of its `latest` snapshot's
+        /// host, for a run begun at `started`.
+        static func reading(_ db: Database, of store: Store, latest: (snapshot: Int64, host: Int64)?, started: Date,
+                            policy: HolderCachePolicy) throws -> Prepared {
             guard let latest else { return Prepared(store: store, latest: nil, known: .none) }
-            return Prepared(store: store, latest: latest,
-                            known: try store.read { db in try HolderCache.known(db, host: latest.host, now: started, policy: policy) })
+            return Prepared(store: store, latest: latest, known: try HolderCache.known(db, host: latest.host, now: started, policy: policy))
         }
     }
 
@@ -80,15 +81,16 @@ extension Store {
         let started = clock()
         let first = try collect(at: started, startedBeforeRead: true) {
             let store = try open()
-            let latest = try store.read { db in
+            // One read transaction, not two: each is four statements (BEGIN, COMMIT, and GRDB's
+            // query_only on and off around them).
+            return try store.read { db in
                 // A snapshot reads most pages once: SQLite's default page cache (2 MiB) was 1 MiB
                 // of a 10,000-socket snapshot's peak memory. 256 KiB was as fast at 1,000 sockets;
                 // at 10,000 the known holders took 45 ms to read instead of 41 (medians of 10, on
                 // a helper thread beside the enumeration; whole runs within the noise).
                 try db.execute(sql: "PRAGMA cache_size = -256")
-                return try HolderCache.latest(db)
+                return try .reading(db, of: store, latest: try HolderCache.latest(db), started: started, policy: policy)
             }
-            return try .reading(store, latest: latest, started: started, policy: policy)
         }
         guard case .failure(let error) = first.summary, error is CollectAgain else { return first }
         // This time the latest snapshot is read before the start is taken: one stored after
@@ -98,7 +100,7 @@ extension Store {
         let latest = try store.read(HolderCache.latest)
         let restarted = clock()
         return try collect(at: restarted, startedBeforeRead: false) {
-            try .reading(store, latest: latest, started: restarted, policy: policy)
+            try store.read { db in try .reading(db, of: store, latest: latest, started: restarted, policy: policy) }
         }
     }
 

@@ -119,7 +119,10 @@ public final class Store: @unchecked Sendable {
     /// The file SQLite opened (root resolves the path it was given; see StoreAccess).
     private var openedPath = ""
 
-    /// The WAL, in pages, past which closing checkpoints it.
+    /// The WAL, in frames of SQLite's default 4 KiB page (portaudit's stores keep it), past
+    /// which closing checkpoints it. Counted from the file's size without asking SQLite the
+    /// page size, a statement at the end of every run; a store with larger pages is
+    /// checkpointed after fewer frames, which are as many bytes for a new process to read.
     static let walCheckpointPages = 64
 
     deinit { trimWAL() }
@@ -154,10 +157,9 @@ public final class Store: @unchecked Sendable {
     public func trimWAL() {
         guard verified, !queue.configuration.readonly else { return }
         var wal = stat()
-        guard stat(openedPath + "-wal", &wal) == 0, wal.st_size > 0 else { return }
+        // A frame: a 24-byte header and the page.
+        guard stat(openedPath + "-wal", &wal) == 0, Int(wal.st_size) > Self.walCheckpointPages * (4096 + 24) else { return }
         _ = try? queue.writeWithoutTransaction { db in
-            let pageSize = try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
-            guard Int(wal.st_size) / (pageSize + 24) > Self.walCheckpointPages else { return }  // a frame: header + page
             sqlite3_busy_timeout(db.sqliteConnection, 0)
             try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
         }
