@@ -28,10 +28,11 @@ public struct HolderCachePolicy: Sendable, Equatable {
 enum HolderCache {
     // The queries every snapshot runs before collecting; a test checks their plans.
     static let latestSnapshotSQL = "SELECT id, host_id FROM snapshot ORDER BY id DESC LIMIT 1"
+    // The host's last full walk, and how many of its snapshots came after it.
     static let lastFullWalkSQL = """
-        SELECT id, started_at FROM snapshot WHERE +host_id = ? AND full_walk = 1 ORDER BY id DESC LIMIT 1
+        SELECT f.id, f.started_at, (SELECT count(*) FROM snapshot s WHERE s.id > f.id AND +s.host_id = f.host_id) AS since
+        FROM snapshot f WHERE +f.host_id = ? AND f.full_walk = 1 ORDER BY f.id DESC LIMIT 1
         """
-    static let snapshotsSinceSQL = "SELECT count(*) FROM snapshot WHERE id > ? AND +host_id = ?"
     // From the open intervals (`+` keeps SQLite from starting at the host's listeners,
     // which would walk every listener the host ever had).
     static let knownHoldingsSQL = """
@@ -58,9 +59,8 @@ enum HolderCache {
               // `fullWalkEvery` rows, rather than the time index over the host's whole history.
               let lastFull = try Row.fetchOne(db, sql: lastFullWalkSQL, arguments: [hostID])
         else { return .none }
-        let lastFullID: Int64 = lastFull["id"]
         let lastFullAt = Timestamp.date(milliseconds: lastFull["started_at"])
-        let since = try Int.fetchOne(db, sql: snapshotsSinceSQL, arguments: [lastFullID, hostID]) ?? 0
+        let since: Int = lastFull["since"]
         let age = now.timeIntervalSince(lastFullAt)
         if since + 1 >= policy.fullWalkEvery || age >= policy.fullWalkInterval || age < 0 { return .none }
 
