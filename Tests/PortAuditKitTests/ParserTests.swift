@@ -150,7 +150,7 @@ import Testing
         #expect(try PortSpec(parsing: "ewall/tcp") == PortSpec(port: 1328, proto: .tcp))
     }
 
-    @Test(arguments: ["0", "65536", "-1", "abc-no-such-service", "22/sctp", "", "22/", "1e3", "22 23"])
+    @Test(arguments: ["0", "65536", "-1", "+22", "+22/tcp", "abc-no-such-service", "22/sctp", "", "22/", "1e3", "22 23", "99999999999999999999"])
     func invalidPortsAreRefused(_ text: String) {
         #expect(throws: PortSpec.Invalid.self) { try PortSpec(parsing: text) }
     }

@@ -38,7 +38,8 @@ public struct PortSpec: Equatable, Sendable, CustomStringConvertible {
             proto = p
             body = body[..<slash]
         }
-        if let number = Int(body) {
+        // Digits only: Int would also take a sign ("+22" is no way to write port 22).
+        if !body.isEmpty, body.allSatisfy({ $0.isASCII && $0.isNumber }), let number = Int(body) {
             self.init(port: try Self.number(number, in: text), proto: proto)
             return
         }
