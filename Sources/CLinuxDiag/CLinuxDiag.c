@@ -1,5 +1,6 @@
 // The module exists for its header; what needs glibc's GNU extensions is defined here.
 #define _GNU_SOURCE
+#include <errno.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -25,11 +26,11 @@ void cld_bss_pages(uintptr_t *from, uintptr_t *to) {
     *to = ((uintptr_t)_end + page - 1) & ~(page - 1);
 }
 
-void cld_populate_bss(void) {
+int cld_populate_bss(void) {
     uintptr_t from, to;
     cld_bss_pages(&from, &to);
-    // Older kernels refuse the advice (EINVAL); the pages are then faulted in as before.
-    madvise((void *)from, to - from, MADV_POPULATE_WRITE);
+    // Where the advice is refused, the pages are faulted in one by one as before.
+    return madvise((void *)from, to - from, MADV_POPULATE_WRITE) == 0 ? 0 : errno;
 }
 
 struct cld_start {

@@ -50,14 +50,15 @@ int cld_usable_cpus(void);
 // work it was made for does not wait for it (Parallel: the caller takes what is not begun).
 int cld_thread_create_elsewhere(pthread_t *thread, void *(*start)(void *), void *argument);
 
-// Maps every page of the executable's .bss (the Swift runtime's once-tokens and metadata
-// caches, among others) writable now. A page first read maps the shared zero page; the first
-// write then replaces it, and once the process has a second thread on another CPU each such
-// replacement interrupts that CPU to flush its TLB, in a VM a trap to the hypervisor. A
-// 50-socket snapshot touches about 90 .bss pages; faulting them in with one call before the
-// first helper thread took its wall time from 7.09 to 6.76 ms and its CPU time from 8.01 to
-// 7.43 (300 interleaved runs). Linux 5.14 or later; before, it does nothing.
-void cld_populate_bss(void);
+// Maps every page of the executable's .bss (with the static Swift runtime, its once-tokens
+// and metadata caches among others) writable now, and says whether the kernel did (0) or
+// why not (an errno: EINVAL before Linux 5.14). A page first read maps the shared zero page;
+// the first write then replaces it, and once the process has a second thread on another
+// CPU each such replacement interrupts that CPU to flush its TLB, in a VM a trap to the
+// hypervisor. A 50-socket snapshot touches about 90 of the 216 .bss pages; faulting all of
+// them in at once before the first helper thread costs about 0.5 MiB of memory and saves
+// more time than it takes (README "Benchmark").
+int cld_populate_bss(void);
 
 // The pages that hold the executable's .bss: [from, to).
 void cld_bss_pages(uintptr_t *from, uintptr_t *to);

@@ -39,14 +39,15 @@ public struct PortSpec: Equatable, Sendable, CustomStringConvertible {
             body = body[..<slash]
         }
         // Digits only: Int would also take a sign ("+22" is no way to write port 22).
-        if !body.isEmpty, body.allSatisfy({ $0.isASCII && $0.isNumber }), let number = Int(body) {
-            self.init(port: try Self.number(number, in: text), proto: proto)
+        func digits(_ text: Substring) -> Bool { !text.isEmpty && text.allSatisfy { $0.isASCII && $0.isNumber } }
+        if digits(body) {
+            self.init(port: try Self.number(Int(body) ?? Int.max, in: text), proto: proto)
             return
         }
         // 8000-8100: two numbers. A service name may hold a dash too (http-alt), so only
         // digits on both sides make a range.
         let halves = body.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
-        if halves.count == 2, halves.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }) {
+        if halves.count == 2, halves.allSatisfy(digits) {
             let first = try Self.number(Int(halves[0]) ?? Int.max, in: text)
             let last = try Self.number(Int(halves[1]) ?? Int.max, in: text)
             guard first <= last else {

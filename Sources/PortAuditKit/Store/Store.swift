@@ -157,8 +157,8 @@ public final class Store: @unchecked Sendable {
     public func trimWAL() {
         guard verified, !queue.configuration.readonly else { return }
         var wal = stat()
-        // A frame: a 24-byte header and the page.
-        guard stat(openedPath + "-wal", &wal) == 0, Int(wal.st_size) > Self.walCheckpointPages * (4096 + 24) else { return }
+        // The log: a 32-byte header, then frames of a 24-byte header and the page.
+        guard stat(openedPath + "-wal", &wal) == 0, (Int(wal.st_size) - 32) / (4096 + 24) > Self.walCheckpointPages else { return }
         _ = try? queue.writeWithoutTransaction { db in
             sqlite3_busy_timeout(db.sqliteConnection, 0)
             try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")

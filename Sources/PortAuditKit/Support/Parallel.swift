@@ -17,7 +17,7 @@ enum Parallel {
     @discardableResult
     static func prepare(threads: Int) -> Int {
         helpers.withLock { helpers in
-            if helpers == 0 && threads > 1 { cld_populate_bss() }
+            if helpers == 0 && threads > 1 { _ = cld_populate_bss() }
             while helpers < threads - 1 {
                 let retained = Unmanaged.passRetained(jobs).toOpaque()
                 var thread = pthread_t()
