@@ -70,7 +70,8 @@ extension Store {
         func collect(at started: Date, startedBeforeRead: Bool,
                      _ prepare: @escaping @Sendable () throws -> Prepared) throws -> (store: Store, summary: Result<SnapshotSummary, Error>) {
             let prepared = Parallel.Pending(prepare)
-            let observed = Result { try source.observe(knownHolders: { try prepared.value().known }) }
+            // A walk that is forced anyway need not wait for the store to say so.
+            let observed = Result { try source.observe(knownHolders: { policy.forceFullWalk ? .none : try prepared.value().known }) }
             let ready = try prepared.value()
             return (ready.store, Result {
                 try ready.store.record(try observed.get(), describer: source, started: started, clock: clock, commandLines: commandLines,
