@@ -112,6 +112,8 @@ public struct ListeningSocket: Hashable, Sendable {
     public var holders: [SocketHolder]
     /// Why `holders` is empty, when it is.
     public var unattributedReason: String?
+    /// The reason the store keeps for a socket without holders: the one given, or `no-process`.
+    var storedUnattributedReason: String { unattributedReason ?? UnattributedReason.noProcess }
     /// For TCP, connections waiting to be accepted; 0 for UDP.
     public var acceptQueue: UInt32
     /// Inode of the network namespace the socket lives in; 0 means the observation's own

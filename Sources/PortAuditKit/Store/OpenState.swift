@@ -52,17 +52,17 @@ enum OpenState {
     static func digest(of sockets: [ListeningSocket], namespace: (ListeningSocket) -> UInt64) -> Int64 {
         var sum: UInt64 = 0
         for socket in sockets {
-            var word = StableHash.mixed(StableHash.mixed(StableHash.mixed(socket.inode) ^ UInt64(socket.uid)) ^ socket.key.stableHash)
+            var word = StableHash.mixed(socket.inode, UInt64(socket.uid), socket.key.stableHash)
             // Holders by sum as well: their order is the source's.
             var holders: UInt64 = 0
             for holder in socket.holders {
                 let pid = UInt64(UInt32(bitPattern: holder.process.pid)), fd = UInt64(UInt32(bitPattern: holder.fd))
-                holders &+= StableHash.mixed(StableHash.mixed(StableHash.mixed(holder.process.startTicks) ^ pid) ^ fd)
+                holders &+= StableHash.mixed(holder.process.startTicks, pid, fd)
             }
             word = StableHash.mixed(word ^ holders) ^ UInt64(socket.holders.count)
             if socket.holders.isEmpty {
                 // As the writer stores it.
-                word ^= StableHash.fold(socket.unattributedReason ?? UnattributedReason.noProcess, into: StableHash.seed)
+                word ^= StableHash.fold(socket.storedUnattributedReason, into: StableHash.seed)
             }
             sum &+= StableHash.mixed(StableHash.mixed(word) ^ namespace(socket))
         }
@@ -75,7 +75,7 @@ enum OpenState {
         var sum = StableHash.mixed(netns)
         for (key, queue) in queues {
             let count = UInt64(truncatingIfNeeded: connections[key] ?? 0)
-            sum &+= StableHash.mixed(StableHash.mixed(StableHash.mixed(UInt64(truncatingIfNeeded: queue)) ^ count) ^ key.stableHash)
+            sum &+= StableHash.mixed(UInt64(truncatingIfNeeded: queue), count, key.stableHash)
         }
         return Int64(bitPattern: StableHash.mixed(sum ^ UInt64(queues.count)))
     }
@@ -95,7 +95,7 @@ enum HolderPacking {
             append(socket.inode)
             append(UInt32(socket.holders.count))
             if socket.holders.isEmpty {
-                let reason = Array((socket.unattributedReason ?? UnattributedReason.noProcess).utf8)
+                let reason = Array(socket.storedUnattributedReason.utf8)
                 append(UInt32(reason.count))
                 bytes += reason
             }

@@ -195,7 +195,7 @@ struct ListenerState {
             }
             // The reason as stored: only without holders, "no-process" when none was given.
             // (What the collector gives, a reason exactly when there is no holder, hashes as before.)
-            for byte in (socket.holders.isEmpty ? socket.unattributedReason ?? UnattributedReason.noProcess : "").utf8 { mix(UInt64(byte)) }
+            for byte in (socket.holders.isEmpty ? socket.storedUnattributedReason : "").utf8 { mix(UInt64(byte)) }
             mix(0xff)
         }
         return Int64(bitPattern: hash)
@@ -448,7 +448,7 @@ private struct SnapshotWriter<Source: ListenerSource> {
             let inode = Int64(bitPattern: socket.inode)
             if socket.holders.isEmpty {
                 try holding.execute(arguments: [intervalID, inode, Int64(socket.uid), nil, nil,
-                                                socket.unattributedReason ?? UnattributedReason.noProcess])
+                                                socket.storedUnattributedReason])
             }
             for holder in socket.holders {
                 try holding.execute(arguments: [intervalID, inode, Int64(socket.uid), processIDs[holder.process], holder.fd, nil])

@@ -37,4 +37,9 @@ enum StableHash {
         k ^= k >> 33
         return k
     }
+
+    /// Three words chained through `mixed`, in this order (no array: this runs per socket).
+    static func mixed(_ a: UInt64, _ b: UInt64, _ c: UInt64) -> UInt64 {
+        mixed(mixed(mixed(a) ^ b) ^ c)
+    }
 }
