@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 import Testing
 @testable import PortAuditKit
 
@@ -53,6 +54,33 @@ import Testing
         _ = try Store(path: path, access: .readWrite)
         #expect(Store.headerSaysWAL(try header()))
         #expect(!Store.headerSaysWAL(Array(Store.sqliteHeader)))
+    }
+
+    /// An unchanged snapshot's write runs only statements that `prepareWrite` compiles ahead,
+    /// on the helper thread, besides those that begin and end its transaction: one added to
+    /// the write and not to the list would be compiled on the snapshot's path again.
+    @Test func anUnchangedWriteRunsOnlyStatementsPreparedAhead() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(path: directory.file("store.db"), access: .readWrite)
+        let source = LinuxListenerSource()
+        let observation = try source.observe()
+        let started = Date()
+        _ = try store.record(observation, describer: source, started: started)
+        let executed = Mutex<[String]>([])
+        try store.queue.inDatabase { db in
+            db.trace(options: .statement) { event in
+                if case .statement(let statement) = event { executed.withLock { $0.append(statement.sql) } }
+            }
+        }
+        let summary = try store.record(observation, describer: source, started: started.addingTimeInterval(60))
+        #expect(summary.opened + summary.closed + summary.changed == 0)
+        let transaction = ["BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"]
+        // A trigger's statements are reported as "-- TRIGGER name", part of the statement that fired it.
+        let statements = executed.withLock { $0 }.filter { sql in !sql.hasPrefix("--") && !transaction.contains { sql.hasPrefix($0) } }
+        let prepared = Set(SnapshotWriteSQL.everyTime.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) })
+        #expect(statements.contains(prepared.first { $0.hasPrefix("INSERT INTO snapshot") } ?? "none"))
+        #expect(statements.filter { !prepared.contains($0) } == [])
     }
 
     @Test func defaultLocationFollowsUserAndEnvironment() {

@@ -74,17 +74,19 @@ public enum Coverage {
     /// would make every later pause between cron's snapshots read as a gap), unless too few
     /// others remain among the latest to judge by, as in a store only watch writes. With
     /// them, the newest snapshot of any kind in that span (the one a pause runs from).
+    static let recentSnapshotsSQL = """
+        SELECT s.started_at, w.snapshot_id IS NULL FROM snapshot s LEFT JOIN watch_snapshot w ON w.snapshot_id = s.id
+        WHERE s.host_id = ? AND s.started_at < ? AND s.started_at >= ?
+        ORDER BY s.started_at DESC LIMIT ?
+        """
+
     static func recentSnapshots(_ db: Database, host: Int64, before time: Int64 = .max, notBefore cut: Int64 = .min) throws
         -> (scheduled: [Int64], newest: Int64?) {
         // Read through a cursor, column by column: copying each of the 128 rows into a Row was
         // most of what every snapshot spends judging its pause.
         var latest: [Int64] = []
         var scheduled: [Int64] = []
-        let rows = try Row.fetchCursor(db, sql: """
-            SELECT s.started_at, w.snapshot_id IS NULL FROM snapshot s LEFT JOIN watch_snapshot w ON w.snapshot_id = s.id
-            WHERE s.host_id = ? AND s.started_at < ? AND s.started_at >= ?
-            ORDER BY s.started_at DESC LIMIT ?
-            """, arguments: [host, time, cut, 4 * recentSnapshots])
+        let rows = try Row.fetchCursor(db.cachedStatement(sql: recentSnapshotsSQL), arguments: [host, time, cut, 4 * recentSnapshots])
         while let row = try rows.next() {
             let startedAt: Int64 = row[0]
             latest.append(startedAt)
@@ -207,7 +209,9 @@ struct CoverageQuery {
                             prunedBefore: cut.map(Timestamp.date(milliseconds:)))
     }
 
+    static let latestCutSQL = "SELECT max(cut_before) FROM prune"
+
     func latestCut() throws -> Int64? {
-        try Int64.fetchOne(db, sql: "SELECT max(cut_before) FROM prune")
+        try Int64.fetchOne(db.cachedStatement(sql: Self.latestCutSQL))
     }
 }

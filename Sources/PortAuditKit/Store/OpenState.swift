@@ -23,7 +23,7 @@ enum OpenState {
     static let holdersSQL = "SELECT holders FROM open_state WHERE host_id = ?"
 
     static func cached(_ db: Database, host: Int64) throws -> Cached? {
-        try Row.fetchOne(db, sql: cachedSQL, arguments: [host])
+        try Row.fetchOne(db.cachedStatement(sql: cachedSQL), arguments: [host])
             .map { Cached(digest: $0[0], listeners: $0[1], usageDigest: $0[2]) }
     }
 

@@ -9,8 +9,10 @@ extension Store {
         try read { db in try Self.commandLinePolicy(db) }
     }
 
+    static let settingSQL = "SELECT value FROM setting WHERE name = ?"
+
     static func commandLinePolicy(_ db: Database) throws -> CommandLinePolicy {
-        let value = try String.fetchOne(db, sql: "SELECT value FROM setting WHERE name = ?", arguments: [commandLineSetting])
+        let value = try String.fetchOne(db.cachedStatement(sql: settingSQL), arguments: [commandLineSetting])
         return value.flatMap(CommandLinePolicy.init(rawValue:)) ?? .full
     }
 
