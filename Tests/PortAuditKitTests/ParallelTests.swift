@@ -111,6 +111,21 @@ import CLinuxDiag
         return madvise(page, size, MADV_POPULATE_WRITE) == 0
     }()
 
+    /// A helper takes work posted `whenIdle` (a snapshot's write compiled ahead) only once no
+    /// other work waits (the confirmation of the holders, split between the threads).
+    @Test func workPostedWhenIdleWaitsForOtherWork() {
+        let jobs = Parallel.Jobs()
+        let idle = Parallel.Work(count: 1, chunk: 1) { _, _ in }
+        let first = Parallel.Work(count: 1, chunk: 1) { _, _ in }
+        let second = Parallel.Work(count: 1, chunk: 1) { _, _ in }
+        jobs.post(idle, copies: 1, whenIdle: true)
+        jobs.post(first, copies: 1)
+        jobs.post(second, copies: 1)
+        #expect(jobs.take() === first)
+        #expect(jobs.take() === second)
+        #expect(jobs.take() === idle)
+    }
+
     @Test func aPendingResultComesFromTheHelperOnceAndRethrowsItsError() throws {
         let started = DispatchSemaphore(value: 0)
         let go = DispatchSemaphore(value: 0)

@@ -78,7 +78,7 @@ extension Store {
                     // A walk that is forced anyway need not wait for the store to say so.
                     guard !policy.forceFullWalk else { return .none }
                     let ready = try prepared.value()
-                    _ = Parallel.Pending { try ready.store.prepareWrite() }
+                    _ = Parallel.Pending(whenIdle: true) { try ready.store.prepareWrite() }
                     return ready.known
                 })
             }
