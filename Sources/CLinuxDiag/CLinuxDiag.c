@@ -26,11 +26,28 @@ void cld_bss_pages(uintptr_t *from, uintptr_t *to) {
     *to = ((uintptr_t)_end + page - 1) & ~(page - 1);
 }
 
+int cld_populate_touched(uintptr_t from, uintptr_t to) {
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    size_t count = (to - from) / page;
+    unsigned char *mapped = malloc(count ? count : 1);
+    if (!mapped) return ENOMEM;
+    int code = mincore((void *)from, to - from, mapped) == 0 ? 0 : errno;
+    for (size_t first = 0; first < count && code == 0;) {
+        if (!(mapped[first] & 1)) { first++; continue; }
+        size_t end = first;
+        while (end < count && (mapped[end] & 1)) end++;
+        // Where the advice is refused, the pages are faulted in one by one as before.
+        if (madvise((void *)(from + first * page), (end - first) * page, MADV_POPULATE_WRITE) != 0) code = errno;
+        first = end;
+    }
+    free(mapped);
+    return code;
+}
+
 int cld_populate_bss(void) {
     uintptr_t from, to;
     cld_bss_pages(&from, &to);
-    // Where the advice is refused, the pages are faulted in one by one as before.
-    return madvise((void *)from, to - from, MADV_POPULATE_WRITE) == 0 ? 0 : errno;
+    return cld_populate_touched(from, to);
 }
 
 struct cld_start {

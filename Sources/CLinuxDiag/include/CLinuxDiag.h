@@ -50,14 +50,16 @@ int cld_usable_cpus(void);
 // work it was made for does not wait for it (Parallel: the caller takes what is not begun).
 int cld_thread_create_elsewhere(pthread_t *thread, void *(*start)(void *), void *argument);
 
-// Maps every page of the executable's .bss (with the static Swift runtime, its once-tokens
-// and metadata caches among others) writable now, and says whether the kernel did (0) or
-// why not (an errno: EINVAL before Linux 5.14). A page first read maps the shared zero page;
-// the first write then replaces it, and once the process has a second thread on another
-// CPU each such replacement interrupts that CPU to flush its TLB, in a VM a trap to the
-// hypervisor. A 50-socket snapshot touches about 90 of the 216 .bss pages; faulting all of
-// them in at once before the first helper thread costs about 0.5 MiB of memory and saves
-// more time than it takes (README "Benchmark").
+// Gives each page of [from, to) that is mapped, a page only read so far included (the kernel's
+// shared zero page), a writable page of its own, and leaves the others unmapped; says whether
+// the kernel did (0) or why not (an errno: EINVAL before Linux 5.14). The first write to a
+// zero-page mapping replaces it, and once the process has a second thread on another CPU
+// that interrupts the other CPU to flush its TLB, in a VM a trap to the hypervisor; a page
+// not mapped yet needs no flush when it is.
+int cld_populate_touched(uintptr_t from, uintptr_t to);
+
+// cld_populate_touched over the executable's .bss (with the static Swift runtime, its
+// once-tokens and metadata caches among others), before the first helper thread starts.
 int cld_populate_bss(void);
 
 // The pages that hold the executable's .bss: [from, to).

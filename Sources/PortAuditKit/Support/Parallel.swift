@@ -17,6 +17,10 @@ enum Parallel {
     @discardableResult
     static func prepare(threads: Int) -> Int {
         helpers.withLock { helpers in
+            // Only the pages already touched: populating all of them, before the helper started
+            // or while it started (it waits for the address space's lock meanwhile), held it
+            // back 0.3 ms, on the path of a small snapshot.
+            if helpers == 0 && threads > 1 { _ = cld_populate_bss() }
             while helpers < threads - 1 {
                 let retained = Unmanaged.passRetained(jobs).toOpaque()
                 var thread = pthread_t()
@@ -43,7 +47,7 @@ enum Parallel {
         let chunk = max(1, chunk)
         let work = Work(count: count, chunk: chunk, body: body)
         let wanted = min(threads, (count + chunk - 1) / chunk) - 1
-        if wanted > 0 { jobs.post(work, copies: min(wanted, prepare(threads: wanted + 1))); bssPopulated }
+        if wanted > 0 { jobs.post(work, copies: min(wanted, prepare(threads: wanted + 1))) }
         work.drain(worker: 0)
         work.waitUntilDone()
     }
@@ -63,7 +67,7 @@ enum Parallel {
             let slot = slot
             work = Work(count: 1, chunk: 1) { _, _ in slot.result = Result { try body() } }
             // Without a helper (none could be started) nothing would ever take it off the queue.
-            if usableCPUs > 1 { jobs.post(work, copies: min(1, prepare(threads: 2)), whenIdle: whenIdle); bssPopulated }
+            if usableCPUs > 1 { jobs.post(work, copies: min(1, prepare(threads: 2)), whenIdle: whenIdle) }
         }
 
         /// The result, computed here if no helper has begun it yet (it started late, or there is none).
@@ -75,13 +79,6 @@ enum Parallel {
     }
 
     static let usableCPUs = Int(cld_usable_cpus())
-
-    /// The executable's .bss faulted in (`cld_populate_bss`), once, by the thread that first
-    /// hands work to a helper, right after handing it: a first write to a .bss page that was
-    /// only read replaces the kernel's zero page, which interrupts every other CPU running the
-    /// process to flush its TLB. Populated before the helper started, the helper began its
-    /// work 0.3 ms later, on the path of a 50-socket snapshot (6.81 ms instead of 7.27).
-    static let bssPopulated: Void = { _ = cld_populate_bss() }()
 
     private static let helpers = Mutex(0)
     private static let jobs = Jobs()
