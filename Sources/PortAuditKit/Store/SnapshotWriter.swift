@@ -94,7 +94,7 @@ extension Store {
             let store = try open()
             // One read transaction, not two: each is four statements (BEGIN, COMMIT, and GRDB's
             // query_only on and off around them).
-            return try store.read { db in
+            return try store.readUnguarded { db in
                 // A snapshot reads most pages once: SQLite's default page cache (2 MiB) was 1 MiB
                 // of a 10,000-socket snapshot's peak memory. 256 KiB was as fast at 1,000 sockets;
                 // at 10,000 the known holders took 45 ms to read instead of 41 (medians of 10, on
