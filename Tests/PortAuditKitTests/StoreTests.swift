@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import Synchronization
 import Testing
 @testable import PortAuditKit
@@ -56,17 +57,35 @@ import Testing
         #expect(!Store.headerSaysWAL(Array(Store.sqliteHeader)))
     }
 
-    /// An unchanged snapshot's write runs only statements that `prepareWrite` compiles ahead,
-    /// on the helper thread, besides those that begin and end its transaction: one added to
-    /// the write and not to the list would be compiled on the snapshot's path again.
+    /// An unchanged snapshot's write runs the statements that `prepareWrite` compiled ahead, on
+    /// the helper thread, and no others besides those that begin and end its transaction: one
+    /// added to the write and not to the list, or run without the statement cache, would be
+    /// compiled on the snapshot's path again.
     @Test func anUnchangedWriteRunsOnlyStatementsPreparedAhead() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let store = try Store(path: directory.file("store.db"), access: .readWrite)
         let source = LinuxListenerSource()
         let observation = try source.observe()
         let started = Date()
-        _ = try store.record(observation, describer: source, started: started)
+        _ = try Store(path: directory.file("store.db"), access: .readWrite).record(observation, describer: source, started: started)
+
+        // A new connection, as in a new process: nothing compiled but what prepareWrite compiles.
+        let store = try Store(path: directory.file("store.db"), access: .readWrite)
+        try store.prepareWrite()
+        let prepared = Set(SnapshotWriteSQL.everyTime.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) })
+        let compiled = try store.queue.inDatabase { db in
+            var found: [OpaquePointer] = []
+            var statement = sqlite3_next_stmt(db.sqliteConnection, nil)
+            while let current = statement {
+                if prepared.contains(String(cString: sqlite3_sql(current)).trimmingCharacters(in: .whitespacesAndNewlines)) {
+                    found.append(current)
+                }
+                statement = sqlite3_next_stmt(db.sqliteConnection, current)
+            }
+            return found
+        }
+        #expect(compiled.count == prepared.count)
+
         let executed = Mutex<[String]>([])
         try store.queue.inDatabase { db in
             db.trace(options: .statement) { event in
@@ -75,11 +94,11 @@ import Testing
         }
         let summary = try store.record(observation, describer: source, started: started.addingTimeInterval(60))
         #expect(summary.opened + summary.closed + summary.changed == 0)
+        let runs = try store.queue.inDatabase { _ in compiled.map { sqlite3_stmt_status($0, SQLITE_STMTSTATUS_RUN, 0) } }
+        #expect(runs.allSatisfy { $0 > 0 }, "a statement compiled ahead that the write did not use")
         let transaction = ["BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"]
         // A trigger's statements are reported as "-- TRIGGER name", part of the statement that fired it.
         let statements = executed.withLock { $0 }.filter { sql in !sql.hasPrefix("--") && !transaction.contains { sql.hasPrefix($0) } }
-        let prepared = Set(SnapshotWriteSQL.everyTime.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) })
-        #expect(statements.contains(prepared.first { $0.hasPrefix("INSERT INTO snapshot") } ?? "none"))
         #expect(statements.filter { !prepared.contains($0) } == [])
     }
 

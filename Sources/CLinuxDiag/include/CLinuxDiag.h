@@ -50,8 +50,9 @@ int cld_usable_cpus(void);
 // work it was made for does not wait for it (Parallel: the caller takes what is not begun).
 int cld_thread_create_elsewhere(pthread_t *thread, void *(*start)(void *), void *argument);
 
-// Gives each page of [from, to) that is mapped, a page only read so far included (the kernel's
-// shared zero page), a writable page of its own, and leaves the others unmapped; says whether
+// Gives each page of anonymous memory in [from, to) that is mapped, a page only read so far
+// included (the kernel's shared zero page), a page of its own, and leaves the others unmapped
+// (mincore; a page of a file counts as mapped when the file's page is cached); says whether
 // the kernel did (0) or why not (an errno: EINVAL before Linux 5.14). The first write to a
 // zero-page mapping replaces it, and once the process has a second thread on another CPU
 // that interrupts the other CPU to flush its TLB, in a VM a trap to the hypervisor; a page

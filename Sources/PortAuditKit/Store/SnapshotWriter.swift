@@ -78,7 +78,7 @@ extension Store {
                     // A walk that is forced anyway need not wait for the store to say so.
                     guard !policy.forceFullWalk else { return .none }
                     let ready = try prepared.value()
-                    _ = Parallel.Pending(whenIdle: true) { try ready.store.prepareWrite() }
+                    _ = Parallel.Pending { try ready.store.prepareWrite() }
                     return ready.known
                 })
             }
@@ -92,8 +92,8 @@ extension Store {
         let started = clock()
         let first = try collect(at: started, startedBeforeRead: true) {
             let store = try open()
-            // One read transaction, not two: each is four statements (BEGIN, COMMIT, and GRDB's
-            // query_only on and off around them).
+            // One read transaction, not two (each BEGIN and COMMIT), and without GRDB's guard
+            // around a read (see `readUnguarded`).
             return try store.readUnguarded { db in
                 // A snapshot reads most pages once: SQLite's default page cache (2 MiB) was 1 MiB
                 // of a 10,000-socket snapshot's peak memory. 256 KiB was as fast at 1,000 sockets;

@@ -61,13 +61,12 @@ enum Parallel {
         private let slot = Slot()
         private let work: Work
 
-        /// Starts `body` on a helper, if this machine has a second CPU to run it on; `whenIdle`,
-        /// only once the helpers have no other work waiting (a `forEach` posted meanwhile goes first).
-        init(whenIdle: Bool = false, _ body: @escaping @Sendable () throws -> T) {
+        /// Starts `body` on a helper, if this machine has a second CPU to run it on.
+        init(_ body: @escaping @Sendable () throws -> T) {
             let slot = slot
             work = Work(count: 1, chunk: 1) { _, _ in slot.result = Result { try body() } }
             // Without a helper (none could be started) nothing would ever take it off the queue.
-            if usableCPUs > 1 { jobs.post(work, copies: min(1, prepare(threads: 2)), whenIdle: whenIdle) }
+            if usableCPUs > 1 { jobs.post(work, copies: min(1, prepare(threads: 2))) }
         }
 
         /// The result, computed here if no helper has begun it yet (it started late, or there is none).
@@ -84,33 +83,26 @@ enum Parallel {
     private static let jobs = Jobs()
 
     /// What the helpers are asked to join; each copy of a work wakes one helper.
-    final class Jobs: Sendable {
-        private let queues = Mutex<(first: [Work], whenIdle: [Work])>(([], []))
+    private final class Jobs: Sendable {
+        private let queue = Mutex<[Work]>([])
         private let posted = DispatchSemaphore(value: 0)
 
-        func post(_ work: Work, copies: Int, whenIdle: Bool = false) {
+        func post(_ work: Work, copies: Int) {
             guard copies > 0 else { return }
-            queues.withLock {
-                if whenIdle { $0.whenIdle += repeatElement(work, count: copies) } else { $0.first += repeatElement(work, count: copies) }
-            }
+            queue.withLock { $0.append(contentsOf: repeatElement(work, count: copies)) }
             for _ in 0..<copies { posted.signal() }
         }
 
         func serve() -> Never {
             while true {
-                let work = take()
+                posted.wait()
+                let work = queue.withLock { $0.removeFirst() }
                 work.drain(worker: work.joined.wrappingAdd(1, ordering: .relaxed).newValue)
             }
         }
-
-        /// The next work to join, once there is one: work posted `whenIdle` only when no other waits.
-        func take() -> Work {
-            posted.wait()
-            return queues.withLock { $0.first.isEmpty ? $0.whenIdle.removeFirst() : $0.first.removeFirst() }
-        }
     }
 
-    final class Work: Sendable {
+    private final class Work: Sendable {
         let count: Int
         let chunk: Int
         let body: @Sendable (Int, Range<Int>) -> Void
