@@ -73,7 +73,7 @@ import Testing
         let store = try Store(path: directory.file("store.db"), access: .readWrite)
         try store.prepareWrite()
         let prepared = Set(SnapshotWriteSQL.everyTime.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) })
-        let compiled = try store.queue.inDatabase { db in
+        let compiled = store.queue.inDatabase { db in
             var found: [OpaquePointer] = []
             var statement = sqlite3_next_stmt(db.sqliteConnection, nil)
             while let current = statement {
@@ -87,14 +87,14 @@ import Testing
         #expect(compiled.count == prepared.count)
 
         let executed = Mutex<[String]>([])
-        try store.queue.inDatabase { db in
+        store.queue.inDatabase { db in
             db.trace(options: .statement) { event in
                 if case .statement(let statement) = event { executed.withLock { $0.append(statement.sql) } }
             }
         }
         let summary = try store.record(observation, describer: source, started: started.addingTimeInterval(60))
         #expect(summary.opened + summary.closed + summary.changed == 0)
-        let runs = try store.queue.inDatabase { _ in compiled.map { sqlite3_stmt_status($0, SQLITE_STMTSTATUS_RUN, 0) } }
+        let runs = store.queue.inDatabase { _ in compiled.map { sqlite3_stmt_status($0, SQLITE_STMTSTATUS_RUN, 0) } }
         #expect(runs.allSatisfy { $0 > 0 }, "a statement compiled ahead that the write did not use")
         let transaction = ["BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"]
         // A trigger's statements are reported as "-- TRIGGER name", part of the statement that fired it.

@@ -111,7 +111,7 @@ extension Store {
         let latest = try store.read(HolderCache.latest)
         let restarted = clock()
         return try collect(at: restarted, startedBeforeRead: false) {
-            try store.read { db in try .reading(db, of: store, latest: latest, started: restarted, policy: policy) }
+            try store.readUnguarded { db in try .reading(db, of: store, latest: latest, started: restarted, policy: policy) }
         }
     }
 
