@@ -57,6 +57,29 @@ import Testing
         #expect(!Store.headerSaysWAL(Array(Store.sqliteHeader)))
     }
 
+    /// Every connection enforces foreign keys; a writer's commits are not synced (NORMAL, atomic in
+    /// WAL) and its log is cut back after a checkpoint. Set with one sqlite3_exec, not GRDB's.
+    @Test func connectionsCarryTheStoresSettings() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.file("store.db")
+        func settings(_ access: Store.Access) throws -> [Int] {
+            try Store(path: path, access: access).queue.inDatabase { db in
+                try ["foreign_keys", "synchronous", "journal_size_limit"].map { try Int.fetchOne(db, sql: "PRAGMA \($0)") ?? -99 }
+            }
+        }
+        // SQLite's own defaults: synchronous FULL (2), no size limit (-1).
+        #expect(try settings(.readWrite) == [1, 1, 0])
+        #expect(try settings(.readOnly) == [1, 2, -1])
+        // Enforced, not only reported: a holding of no interval is refused.
+        let refused = #expect(throws: DatabaseError.self) {
+            try Store(path: path, access: .readWrite).write { db in
+                try db.execute(sql: "INSERT INTO holding (interval_id, inode, socket_uid, unattributed_reason) VALUES (12345, 1, 0, 'none')")
+            }
+        }
+        #expect(refused?.extendedResultCode == .SQLITE_CONSTRAINT_FOREIGNKEY)
+    }
+
     /// An unchanged snapshot's write runs the statements that `prepareWrite` compiled ahead, on
     /// the helper thread, and no others besides those that begin and end its transaction: one
     /// added to the write and not to the list, or run without the statement cache, would be
