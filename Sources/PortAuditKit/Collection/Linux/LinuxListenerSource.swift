@@ -49,17 +49,23 @@ public struct LinuxListenerSource: ListenerSource {
         let collected = try enumerateNamespaces(pids: pids, errors: &errors)
         let raw = collected.sockets
 
+        // All but the holders, done before waiting for the known ones (a small snapshot waits
+        // for the store to be opened).
+        var base = Observation(host: Self.host(), netnsInode: Self.netnsInode(), asRoot: geteuid() == 0,
+                               source: collected.source, sockets: [], errors: [], processNames: [:], fullWalk: false)
+        base.namespaces = collected.read
+        base.unreadNamespaces = collected.unread
+        base.namespacesComplete = collected.complete
+        if let established = collected.established {
+            let own = raw.filter { ($0.netns == 0 || $0.netns == base.netnsInode) && $0.key.proto == .tcp }
+            base.connections = ConnectionCounter.attribute(established: established, to: own.map(\.key))
+        }
         func observation(_ sockets: [ListeningSocket], names: [ProcessIdentity: String], fullWalk: Bool) -> Observation {
-            var observation = Observation(host: Self.host(), netnsInode: Self.netnsInode(), asRoot: geteuid() == 0,
-                                          source: collected.source, sockets: sockets, errors: errors, processNames: names,
-                                          fullWalk: fullWalk)
-            observation.namespaces = collected.read
-            observation.unreadNamespaces = collected.unread
-            observation.namespacesComplete = collected.complete
-            if let established = collected.established {
-                let own = sockets.filter { ($0.netns == 0 || $0.netns == observation.netnsInode) && $0.key.proto == .tcp }
-                observation.connections = ConnectionCounter.attribute(established: established, to: own.map(\.key))
-            }
+            var observation = base
+            observation.sockets = sockets
+            observation.errors = errors
+            observation.processNames = names
+            observation.fullWalk = fullWalk
             return observation
         }
 
