@@ -40,7 +40,7 @@ enum NetworkNamespaces {
         var link = [UInt8](repeating: 0, count: 64)
         for pid in pids {
             let path = "/proc/\(pid)/ns/net"
-            // Kernel threads and exited processes have none; other users' need root.
+            // Exited processes have none; other users' need root. Kernel threads have the first one.
             let count = link.withUnsafeMutableBytes { readlink(path, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) }
             guard count > 0, let inode = link.withUnsafeBytes({
                 DescriptorWalk.bracketedNumber(UnsafeRawBufferPointer(rebasing: $0.prefix(count)), after: "net:[")
