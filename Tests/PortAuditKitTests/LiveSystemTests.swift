@@ -59,42 +59,6 @@ import Testing
         #expect(table.stdout.split(separator: "\n").allSatisfy { $0.count <= 80 })
     }
 
-    /// Kernel threads are kthreadd's children, when pid 2 is kthreadd (not in a pid namespace).
-    @Test func kernelThreadsAreKthreaddAndItsChildren() throws {
-        let proc = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        defer { close(proc) }
-        let found = DescriptorWalk.kernelThreads(procFD: proc)
-        guard ProcFiles.read("/proc/2/stat").flatMap({ ProcStat(bytes: $0) })?.isKernelThread == true else {
-            #expect(found.isEmpty)
-            return
-        }
-        #expect(found.contains(2) && found.count > 1)
-        #expect(!found.contains(getpid()) && !found.contains(1))
-        // Each still running is a kernel thread (one that exited meanwhile has no stat).
-        let stats = found.compactMap { ProcFiles.read("/proc/\($0)/stat").flatMap { ProcStat(bytes: $0) } }
-        #expect(!stats.isEmpty && stats.allSatisfy(\.isKernelThread), "\(stats.filter { !$0.isKernelThread })")
-    }
-
-    /// The processes given as kernel threads are read only when a wanted socket would be left
-    /// without a holder: two real processes share one listener, and either may be "skipped".
-    @Test func skippedProcessesAreReadOnlyWhenASocketHasNoHolder() throws {
-        let fixture = try Listeners(["--socket", "tcp4,fork=2"])
-        defer { fixture.stop() }
-        let socket = try #require(fixture.sockets.first)
-        try #require(socket.pids.count == 2)
-        let proc = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        defer { close(proc) }
-        func holders(skipping: Set<Int32>) -> [Int32] {
-            DescriptorWalk.walk(procFD: proc, pids: socket.pids, skippingUnlessNeeded: skipping, wanted: [socket.inode], threads: 1)
-                .holders[socket.inode, default: []].map(\.pid).sorted()
-        }
-        #expect(holders(skipping: []) == socket.pids.sorted())
-        // The other holder is found: the skipped one is not read.
-        #expect(holders(skipping: [socket.pids[1]]) == [socket.pids[0]])
-        // Both skipped: the socket would have none, so both are read.
-        #expect(holders(skipping: Set(socket.pids)) == socket.pids.sorted())
-    }
-
     @Test(arguments: ["netlink", "netlink-by-family", "procfs"])
     func nowAgreesWithSS(enumeration: String) throws {
         let fixture = try Listeners(["--socket", "tcp4,fork=3", "--socket", "udp6,fork=2", "--socket", "tcp6,reuseport=3",

@@ -104,38 +104,7 @@ import Testing
     @Test func fieldsAfterTheNameAreCountedFromTheLastParenthesis() throws {
         let line = "6142 (we ird) name)) R 6088 6088 1306 0 -1 4194304 100 0 0 0 0 0 0 0 20 0 1 0 54504 3133440 373 18446744073709551615 0"
         let stat = try #require(ProcStat(line))
-        #expect(stat == ProcStat(pid: 6142, name: "we ird) name)", ppid: 6088, flags: 4194304, startTicks: 54504))
-        #expect(!stat.isKernelThread)
-    }
-
-    @Test func kernelThreadsAreToldByTheirFlags() throws {
-        // Captured from a Linux 6.18 machine: kthreadd, then a kworker.
-        let kthreadd = try #require(ProcStat("2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 3 0 0 20 0 1 0 21 0 0 18446744073709551615 0"))
-        #expect(kthreadd.isKernelThread && kthreadd.ppid == 0 && kthreadd.startTicks == 21)
-        let worker = try #require(ProcStat("31 (kworker/1:1-events) I 2 0 0 0 -1 69238880 0 0 0 0 0 12 0 0 20 0 1 0 60 0 0 18446744073709551615 0"))
-        #expect(worker.isKernelThread)
-        // A flags field that is no number makes the line unreadable, as any other field would.
-        #expect(ProcStat("2 (kthreadd) S 0 0 0 0 -1 21x9984 0 0 0 0 0 3 0 0 20 0 1 0 21 0") == nil)
-    }
-
-    /// In a pid namespace pid 2 is an ordinary process: its children are no kernel threads.
-    @Test func onlyKthreaddsChildrenAreKernelThreads() throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        try FileManager.default.createDirectory(atPath: directory.file("2/task/2"), withIntermediateDirectories: true)
-        try "5 6 ".write(toFile: directory.file("2/task/2/children"), atomically: true, encoding: .utf8)
-        let root = open(directory.url.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        defer { close(root) }
-        try "2 (sh) S 0 2 2 0 -1 4194560 0 0 0 0 0 3 0 0 20 0 1 0 21 0".write(toFile: directory.file("2/stat"), atomically: true, encoding: .utf8)
-        #expect(DescriptorWalk.kernelThreads(procFD: root) == [])
-        try "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 3 0 0 20 0 1 0 21 0".write(toFile: directory.file("2/stat"), atomically: true, encoding: .utf8)
-        #expect(DescriptorWalk.kernelThreads(procFD: root) == [2, 5, 6])
-    }
-
-    @Test func childPIDsAreReadAndNoiseSkipped() {
-        #expect(DescriptorWalk.childPIDs(Array("3 4 5 123 ".utf8)) == [3, 4, 5, 123])
-        #expect(DescriptorWalk.childPIDs(Array("3 x4 4\n99999999999 -5 2147483647".utf8)) == [3, 4, 2147483647])
-        #expect(DescriptorWalk.childPIDs([]) == [])
+        #expect(stat == ProcStat(pid: 6142, name: "we ird) name)", ppid: 6088, startTicks: 54504))
     }
 
     @Test func truncatedOrGarbledStatIsRefused() {

@@ -37,39 +37,6 @@ struct DescriptorWalk {
         return pids
     }
 
-    /// As `walk`, but the processes in `kernelThreads` are read only when a wanted socket is
-    /// left without a holder: kernel threads hold no descriptor, and they are a third of a quiet
-    /// machine's processes. A helper the kernel starts (modprobe, a core dump handler) is
-    /// kthreadd's child too while it runs, and can hold only sockets it opened itself.
-    static func walk(procFD: Int32, pids: [Int32], skippingUnlessNeeded kernelThreads: Set<Int32>,
-                     wanted: Set<UInt64>, threads: Int) -> Result {
-        var result = walk(procFD: procFD, pids: pids.filter { !kernelThreads.contains($0) }, wanted: wanted, threads: threads)
-        if !kernelThreads.isEmpty && wanted.contains(where: { result.holders[$0] == nil }) {
-            result.add(walk(procFD: procFD, pids: pids.filter(kernelThreads.contains), wanted: wanted, threads: threads))
-        }
-        return result
-    }
-
-    /// Kernel threads: kthreadd and its children, read in one go from its `children` file once
-    /// its stat says it is a kernel thread (in a pid namespace pid 2 is an ordinary process and
-    /// no kernel thread is visible). Empty where the kernel has no such file (CONFIG_PROC_CHILDREN).
-    static func kernelThreads(procFD: Int32) -> Set<Int32> {
-        guard let kthreadd = ProcFiles.read("2/stat", relativeTo: procFD).flatMap({ ProcStat(bytes: $0) }),
-              kthreadd.isKernelThread,
-              let children = ProcFiles.read("2/task/2/children", relativeTo: procFD)
-        else { return [] }
-        return Set(childPIDs(children) + [2])
-    }
-
-    /// The pids of a `children` file: decimal numbers separated by spaces; anything else is skipped.
-    static func childPIDs(_ bytes: [UInt8]) -> [Int32] {
-        bytes.split { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\n") }.compactMap { token in
-            guard token.count <= 10, token.allSatisfy({ $0 >= 48 && $0 <= 57 }),
-                  let value = Int32(String(decoding: token, as: UTF8.self)) else { return nil }
-            return value
-        }
-    }
-
     static func walk(procFD: Int32, pids: [Int32], wanted: Set<UInt64>, threads: Int) -> Result {
         // A thread pays for itself only with enough processes to split.
         let workers = max(1, min(threads, pids.count / 64 + 1))

@@ -8,21 +8,15 @@ struct ProcStat: Equatable {
     var pid: Int32
     var name: String
     var ppid: Int32
-    /// The kernel's PF_* flags of the task.
-    var flags: UInt32
     /// Clock ticks after boot.
     var startTicks: UInt64
 
-    init(pid: Int32, name: String, ppid: Int32, flags: UInt32 = 0, startTicks: UInt64) {
+    init(pid: Int32, name: String, ppid: Int32, startTicks: UInt64) {
         self.pid = pid
         self.name = name
         self.ppid = ppid
-        self.flags = flags
         self.startTicks = startTicks
     }
-
-    /// PF_KTHREAD: a thread of the kernel itself, which holds no descriptor.
-    var isKernelThread: Bool { flags & 0x0020_0000 != 0 }
 
     init?(_ text: String) {
         self.init(bytes: Array(text.utf8))
@@ -42,14 +36,12 @@ struct ProcStat: Equatable {
             pidDigits += 1
         }
         guard pidDigits > 0, pid <= Int64(Int32.max) else { return nil }
-        // Fields after ')', space-separated: [0] state (field 3), [1] ppid (4), [6] flags (9),
-        // [19] starttime (22).
+        // Fields after ')', space-separated: [0] state (field 3), [1] ppid (4), [19] starttime (22).
         var field = -1, inField = false
         var value: UInt64 = 0, digits = 0, valid = true
-        var ppid: Int32?, flags: UInt32?, start: UInt64?
+        var ppid: Int32?, start: UInt64?
         func finish() {
             if field == 1 { ppid = valid && digits > 0 && value <= UInt64(Int32.max) ? Int32(value) : nil }
-            if field == 6 { flags = valid && digits > 0 && value <= UInt64(UInt32.max) ? UInt32(value) : nil }
             if field == 19 { start = valid && digits > 0 ? value : nil }
         }
         var index = close + 1
@@ -69,11 +61,10 @@ struct ProcStat: Equatable {
             index += 1
         }
         if inField { finish() }
-        guard let ppid, let flags, let start else { return nil }
+        guard let ppid, let start else { return nil }
         self.pid = Int32(pid)
         self.name = String(decoding: bytes[(open + 1)..<close], as: UTF8.self)
         self.ppid = ppid
-        self.flags = flags
         self.startTicks = start
     }
 }
