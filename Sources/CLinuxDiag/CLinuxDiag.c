@@ -20,11 +20,6 @@ int cld_usable_cpus(void) {
 // Defined by the linker around the executable's .bss.
 extern char __bss_start[], _end[];
 
-void cld_bss_pages(uintptr_t *from, uintptr_t *to) {
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    *from = (uintptr_t)__bss_start & ~(page - 1);
-    *to = ((uintptr_t)_end + page - 1) & ~(page - 1);
-}
 
 int cld_populate_touched(uintptr_t from, uintptr_t to) {
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
@@ -44,10 +39,10 @@ int cld_populate_touched(uintptr_t from, uintptr_t to) {
     return code;
 }
 
-int cld_populate_bss(void) {
-    uintptr_t from, to;
-    cld_bss_pages(&from, &to);
-    return cld_populate_touched(from, to);
+void cld_populate_bss(void) {
+    // The pages that hold the executable's .bss.
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    (void)cld_populate_touched((uintptr_t)__bss_start & ~(page - 1), ((uintptr_t)_end + page - 1) & ~(page - 1));
 }
 
 struct cld_start {

@@ -61,10 +61,7 @@ int cld_populate_touched(uintptr_t from, uintptr_t to);
 
 // cld_populate_touched over the executable's .bss (with the static Swift runtime, its
 // once-tokens and metadata caches among others), before the first helper thread starts.
-int cld_populate_bss(void);
-
-// The pages that hold the executable's .bss: [from, to).
-void cld_bss_pages(uintptr_t *from, uintptr_t *to);
+void cld_populate_bss(void);
 
 // One sock_diag dump request, as the kernel expects it on the wire.
 struct cld_diag_request {

@@ -20,7 +20,7 @@ enum Parallel {
             // Only the pages already touched: populating all of them, before the helper started
             // or while it started (it waits for the address space's lock meanwhile), held it
             // back 0.3 ms, on the path of a small snapshot.
-            if helpers == 0 && threads > 1 { _ = cld_populate_bss() }
+            if helpers == 0 && threads > 1 { cld_populate_bss() }
             while helpers < threads - 1 {
                 let retained = Unmanaged.passRetained(jobs).toOpaque()
                 var thread = pthread_t()
