@@ -59,6 +59,17 @@ import Testing
         #expect(table.stdout.split(separator: "\n").allSatisfy { $0.count <= 80 })
     }
 
+    /// A process whose fd directory can be listed but whose links cannot be read (pid 1 on
+    /// these machines, even for root) is reported as denied, not as holding nothing.
+    @Test func processWithUnreadableLinksIsDenied() throws {
+        guard let first = try? FileManager.default.contentsOfDirectory(atPath: "/proc/1/fd").first,
+              ProcFiles.readLink("/proc/1/fd/\(first)") == nil, errno == EACCES else { return }
+        let proc = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer { close(proc) }
+        let walk = DescriptorWalk.walk(procFD: proc, pids: [1, getpid()], wanted: [], threads: 1)
+        #expect(walk.deniedPIDs == [1])
+    }
+
     @Test(arguments: ["netlink", "netlink-by-family", "procfs"])
     func nowAgreesWithSS(enumeration: String) throws {
         let fixture = try Listeners(["--socket", "tcp4,fork=3", "--socket", "udp6,fork=2", "--socket", "tcp6,reuseport=3",

@@ -33,6 +33,7 @@ struct DescriptorWalk {
         defer { buffer.deallocate() }
         forEachEntry(of: dir, buffer: buffer) { name in
             if let pid = parseNumber(name) { pids.append(Int32(truncatingIfNeeded: pid)) }
+            return true
         }
         return pids
     }
@@ -65,12 +66,18 @@ struct DescriptorWalk {
             }
             var denied = false
             forEachEntry(of: dirFD, buffer: buffer) { name in
-                guard let fdNumber = parseNumber(name) else { return }
+                guard let fdNumber = parseNumber(name) else { return true }
                 let n = readlinkat(dirFD, name, link, 64)
-                if n < 0 && (errno == EACCES || errno == EPERM) { denied = true }
+                // The kernel allows a process's links, or not, as a whole (a ptrace access
+                // check): the first refusal says the rest (pid 1 on this kind of VM, 249 links).
+                if n < 0 && (errno == EACCES || errno == EPERM) {
+                    denied = true
+                    return false
+                }
                 guard n > 0, let inode = socketInode(UnsafeRawBufferPointer(start: link, count: n)),
-                      wanted.contains(inode) else { return }
+                      wanted.contains(inode) else { return true }
                 result.holders[inode, default: []].append((pid, Int32(truncatingIfNeeded: fdNumber)))
+                return true
             }
             close(dirFD)
             // Listing a directory can be allowed where reading its links is not (pid 1 in some sandboxes).
@@ -79,9 +86,10 @@ struct DescriptorWalk {
         return result
     }
 
-    /// Calls `body` with the NUL-terminated name of every entry of the open directory `fd`.
+    /// Calls `body` with the NUL-terminated name of every entry of the open directory `fd`,
+    /// until it returns false.
     private static func forEachEntry(of fd: Int32, buffer: UnsafeMutableRawBufferPointer,
-                                     _ body: (UnsafePointer<CChar>) -> Void) {
+                                     _ body: (UnsafePointer<CChar>) -> Bool) {
         while true {
             let n = cld_getdents64(fd, buffer.baseAddress, UInt(buffer.count))
             if n <= 0 { return }
@@ -90,7 +98,7 @@ struct DescriptorWalk {
                 // struct linux_dirent64: u64 d_ino, s64 d_off, u16 d_reclen, u8 d_type, char d_name[].
                 let record = buffer.baseAddress! + offset
                 let length = Int(record.loadUnaligned(fromByteOffset: 16, as: UInt16.self))
-                body((record + 19).assumingMemoryBound(to: CChar.self))
+                guard body((record + 19).assumingMemoryBound(to: CChar.self)) else { return }
                 offset += length
             }
         }
