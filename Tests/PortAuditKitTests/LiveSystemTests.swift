@@ -59,6 +59,45 @@ import Testing
         #expect(table.stdout.split(separator: "\n").allSatisfy { $0.count <= 80 })
     }
 
+    /// The kernel threads of this machine are not read, and nothing else is skipped: each
+    /// skipped process is kthreadd or its child and has PF_KTHREAD in its stat.
+    @Test func kernelThreadsAreSkippedByTheWalk() throws {
+        let proc = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer { close(proc) }
+        let candidates = DescriptorWalk.kernelThreadCandidates(procFD: proc)
+        let walk = DescriptorWalk.walk(procFD: proc, pids: DescriptorWalk.allPIDs(procFD: proc), wanted: [],
+                                       skippingKernelThreadsAmong: candidates, threads: 2)
+        /// Field 9 of stat, the kernel's PF_* flags; nil once the process has exited.
+        func flags(_ pid: Int32) -> UInt64? {
+            guard let text = ProcFiles.readString("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return nil }
+            let fields = text[text.index(after: close)...].split(separator: " ")
+            return fields.count > 6 ? UInt64(fields[6]) : nil
+        }
+        let pfKthread: UInt64 = 0x0020_0000
+        let skipped = walk.skippedPIDs.filter { flags($0) != nil }
+        #expect(skipped.allSatisfy { candidates.contains($0) && flags($0)! & pfKthread != 0 }, "\(skipped)")
+        #expect(!walk.skippedPIDs.contains(getpid()) && !walk.skippedPIDs.contains(1))
+        // Where pid 2 is kthreadd (no pid namespace hides it), it and its children are skipped.
+        if let kthreadd = flags(2), kthreadd & pfKthread != 0 {
+            #expect(walk.skippedPIDs.contains(2) && walk.skippedPIDs.count > 1)
+        }
+    }
+
+    /// A process among the candidates that has an address space is read like any other: two
+    /// real processes share one listener, both given as possible kernel threads.
+    @Test func candidatesWithAnAddressSpaceAreRead() throws {
+        let fixture = try Listeners(["--socket", "tcp4,fork=2"])
+        defer { fixture.stop() }
+        let socket = try #require(fixture.sockets.first)
+        try #require(socket.pids.count == 2)
+        let proc = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer { close(proc) }
+        let walk = DescriptorWalk.walk(procFD: proc, pids: socket.pids, wanted: [socket.inode],
+                                       skippingKernelThreadsAmong: Set(socket.pids), threads: 1)
+        #expect(walk.holders[socket.inode, default: []].map(\.pid).sorted() == socket.pids.sorted())
+        #expect(walk.skippedPIDs.isEmpty)
+    }
+
     /// A process whose fd directory can be listed but whose links cannot be read (pid 1 on
     /// these machines, even for root) is reported as denied, not as holding nothing.
     @Test func processWithUnreadableLinksIsDenied() throws {

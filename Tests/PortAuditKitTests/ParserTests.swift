@@ -125,6 +125,13 @@ import Testing
         #expect(ProcStat(bytes: Array(bytes[...(close + 8)])) == nil)
     }
 
+    /// /proc/2/task/2/children, captured with an exited child's place left blank, and noise.
+    @Test func childPIDsAreReadAndNoiseSkipped() {
+        #expect(DescriptorWalk.childPIDs(Array("3 4 5  123 \n".utf8)) == [3, 4, 5, 123])
+        #expect(DescriptorWalk.childPIDs(Array("3 x4 4\n99999999999 -5 2147483647 2147483648".utf8)) == [3, 4, 2147483647])
+        #expect(DescriptorWalk.childPIDs([]) == [])
+    }
+
     @Test func socketLinksAreRecognised() {
         #expect(DescriptorWalk.socketInode(Array("socket:[12345]".utf8)[...]) == 12345)
         #expect(DescriptorWalk.socketInode(Array("pipe:[12345]".utf8)[...]) == nil)

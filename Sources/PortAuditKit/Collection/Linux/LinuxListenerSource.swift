@@ -76,7 +76,8 @@ public struct LinuxListenerSource: ListenerSource {
         }
 
         let wanted = Set(raw.map(\.inode))
-        let walk = DescriptorWalk.walk(procFD: procFD, pids: pids, wanted: wanted, threads: threads)
+        let walk = DescriptorWalk.walk(procFD: procFD, pids: pids, wanted: wanted,
+                                       skippingKernelThreadsAmong: DescriptorWalk.kernelThreadCandidates(procFD: procFD), threads: threads)
         if !walk.deniedPIDs.isEmpty {
             errors.append("descriptors of \(walk.deniedPIDs.count) process(es) not readable (permission denied): pid \(walk.deniedPIDs.sorted().prefix(10).map(String.init).joined(separator: ", "))")
         }
