@@ -48,13 +48,14 @@ let package = Package(
             // static-stdlib-args.lnk), which exported this package's own 8,400 symbols for the
             // loader and each dladdr to search at every start: a 50-socket snapshot took 1.2 ms
             // longer. Nothing looks symbols up in this binary; backtraces read .symtab.
-            // The static runtime also asks for -lstdc++, which the linker finds as the shared
-            // library first; the loader then bound its symbol references at every start (README
-            // "Benchmark"). Linker/static-libstdc++ holds a linker script by that name, searched
-            // first, which links the archive instead (libstdc++-dev ships both).
+            // The static runtime also asks for -lstdc++, and GRDB for -lsqlite3, which the
+            // linker finds as shared libraries first; the loader then mapped and bound them at
+            // every start (README "Benchmark"). Linker/archives holds a linker script by each
+            // name, searched first, which links the archive instead (libstdc++-dev and
+            // libsqlite3-dev ship both).
             linkerSettings: [.unsafeFlags([
                 "-Xlinker", "--no-export-dynamic",
-                "-L", Context.packageDirectory + "/Linker/static-libstdc++",
+                "-L", Context.packageDirectory + "/Linker/archives",
             ])]
         ),
         .testTarget(
