@@ -125,11 +125,25 @@ import Testing
         #expect(ProcStat(bytes: Array(bytes[...(close + 8)])) == nil)
     }
 
-    /// /proc/2/task/2/children, captured with an exited child's place left blank, and noise.
+    /// A `children` file as the kernel writes it ("%d " per child), then synthetic noise.
     @Test func childPIDsAreReadAndNoiseSkipped() {
         #expect(DescriptorWalk.childPIDs(Array("3 4 5  123 \n".utf8)) == [3, 4, 5, 123])
         #expect(DescriptorWalk.childPIDs(Array("3 x4 4\n99999999999 -5 2147483647 2147483648".utf8)) == [3, 4, 2147483647])
         #expect(DescriptorWalk.childPIDs([]) == [])
+    }
+
+    /// Pid 2's children are candidates only where pid 2 has no address space (no `exe`):
+    /// in a pid namespace it is an ordinary process.
+    @Test func kernelThreadCandidatesNeedKthreaddAsPid2() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try FileManager.default.createDirectory(atPath: directory.file("2/task/2"), withIntermediateDirectories: true)
+        try "5 6 ".write(toFile: directory.file("2/task/2/children"), atomically: true, encoding: .utf8)
+        let root = open(directory.url.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer { close(root) }
+        #expect(DescriptorWalk.kernelThreadCandidates(procFD: root) == [2, 5, 6])
+        try FileManager.default.createSymbolicLink(atPath: directory.file("2/exe"), withDestinationPath: "/usr/bin/sh")
+        #expect(DescriptorWalk.kernelThreadCandidates(procFD: root) == [])
     }
 
     @Test func socketLinksAreRecognised() {

@@ -42,10 +42,13 @@ struct DescriptorWalk {
     }
 
     /// kthreadd (pid 2) and its children, from one read of its `children` file: the processes
-    /// that may be kernel threads, whose descriptors `walk` reads only if they have an address
-    /// space. Empty where the file cannot be read (a kernel without CONFIG_PROC_CHILDREN).
+    /// that may be kernel threads (see `walk`). Empty where pid 2 has an address space (in a
+    /// pid namespace it is an ordinary process) or the file cannot be read (a kernel without
+    /// CONFIG_PROC_CHILDREN).
     static func kernelThreadCandidates(procFD: Int32) -> Set<Int32> {
-        guard let children = ProcFiles.read("2/task/2/children", relativeTo: procFD) else { return [] }
+        var byte: CChar = 0
+        guard exeLinkError(of: 2, procFD: procFD, buffer: &byte) == ENOENT,
+              let children = ProcFiles.read("2/task/2/children", relativeTo: procFD) else { return [] }
         return Set(childPIDs(children) + [2])
     }
 
@@ -57,18 +60,21 @@ struct DescriptorWalk {
         }
     }
 
-    /// Whether the process has no address space: its `exe` link is missing (not merely
-    /// unreadable). A kernel thread never has one. Nor has a helper the kernel starts (a core
-    /// dump handler, modprobe), kthreadd's child too, until it execs: before that it runs only
-    /// kernel code, which opens no socket; after, it has an `exe` and is read.
-    private static func hasNoAddressSpace(_ pid: Int32, procFD: Int32, buffer: UnsafeMutablePointer<CChar>) -> Bool {
-        readlinkat(procFD, "\(pid)/exe", buffer, 1) < 0 && errno == ENOENT
+    /// 0 when the process's `exe` link can be read, else why not: ENOENT when it has no
+    /// address space or has exited; EACCES or EPERM when the kernel refuses it, by the same
+    /// check that guards the links in its fd directory.
+    private static func exeLinkError(of pid: Int32, procFD: Int32, buffer: UnsafeMutablePointer<CChar>) -> Int32 {
+        readlinkat(procFD, "\(pid)/exe", buffer, 1) < 0 ? errno : 0
     }
 
-    /// The holders of the `wanted` socket inodes among `pids`. Those in `candidates` (see
-    /// `kernelThreadCandidates`) are read only once they are found to have an address space:
-    /// one readlinkat instead of an openat, two getdents64 and a close each, for most of a
-    /// quiet machine's processes (58 of this kind of VM's 79).
+    /// The holders of the `wanted` socket inodes among `pids`. A process in `candidates` (see
+    /// `kernelThreadCandidates`) is first asked for its `exe` link, one readlinkat instead of an
+    /// openat, two getdents64 and a close: without one it has no address space and is not
+    /// read. A kernel thread never has one. Nor has a program the kernel starts (a core dump
+    /// pipe handler, a cgroup release agent), kthreadd's child too, before it execs, while it
+    /// runs only kernel code, which opens no socket; nor, for an instant as it exits, one whose
+    /// address space is gone and files not yet closed. One that exited meanwhile counts as
+    /// skipped too. A refused `exe` says its descriptors are refused as well.
     static func walk(procFD: Int32, pids: [Int32], wanted: Set<UInt64>, skippingKernelThreadsAmong candidates: Set<Int32> = [],
                      threads: Int) -> Result {
         // A thread pays for itself only with enough processes to split.
@@ -91,9 +97,12 @@ struct DescriptorWalk {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 8)
         defer { buffer.deallocate() }
         for pid in pids {
-            if candidates.contains(pid) && hasNoAddressSpace(pid, procFD: procFD, buffer: link) {
-                result.skippedPIDs.append(pid)
-                continue
+            if candidates.contains(pid) {
+                switch exeLinkError(of: pid, procFD: procFD, buffer: link) {
+                case ENOENT: result.skippedPIDs.append(pid); continue
+                case EACCES, EPERM: result.deniedPIDs.append(pid); continue
+                default: break
+                }
             }
             let dirFD = openat(procFD, "\(pid)/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             if dirFD < 0 {
@@ -105,7 +114,7 @@ struct DescriptorWalk {
                 guard let fdNumber = parseNumber(name) else { return true }
                 let n = readlinkat(dirFD, name, link, 64)
                 // The kernel allows a process's links, or not, as a whole (a ptrace access
-                // check): the first refusal says the rest (pid 1 on this kind of VM, 249 links).
+                // check): the first refusal says the rest.
                 if n < 0 && (errno == EACCES || errno == EPERM) {
                     denied = true
                     return false
