@@ -339,7 +339,8 @@ extension LiveSystemTests {
             "UPDATE process SET name = 'x'", "ATTACH DATABASE '\(db).other' AS other", "PRAGMA writable_schema = 1",
             "PRAGMA writable_schema = ON", "CREATE TABLE t (x)", "CREATE TEMP VIEW v AS SELECT 1", "BEGIN IMMEDIATE",
             "SELECT 1; DELETE FROM snapshot", "VACUUM", "REINDEX", "ANALYZE", "PRAGMA journal_mode = DELETE",
-            "DETACH DATABASE main", "ALTER TABLE host ADD COLUMN z",
+            "DETACH DATABASE main", "ALTER TABLE host ADD COLUMN z", "UPDATE sqlite_master SET sql = ''",
+            "UPDATE sqlite_schema SET name = 'x' WHERE name = 'host'",
         ]
         for query in attempts {
             let result = try portaudit(["sql", query, "--db", db])
@@ -355,6 +356,12 @@ extension LiveSystemTests {
         }
         let reads = try portaudit(["sql", "PRAGMA table_info(snapshot)", "--db", db, "--format", "csv"])
         #expect(reads.status == 0 && reads.stdout.contains("started_at"))
+        // Table-valued functions only read, though SQLite's authorizer is asked about the schema table.
+        let columns = try portaudit(["sql", "SELECT group_concat(name) FROM pragma_table_info('snapshot')", "--db", db, "--format", "csv"])
+        #expect(columns.status == 0 && columns.stdout.contains("started_at"), "\(columns.stderr)")
+        let json = try portaudit(["sql", "SELECT sum(value) AS total FROM json_each('[1, 2, 3]')", "--db", db, "--format", "csv"])
+        #expect(json.status == 0 && json.stdout == "total\n6\n", "\(json.stdout) \(json.stderr)")
+        #expect(try storeBytes(db) == before, "the store changed")
     }
 }
 

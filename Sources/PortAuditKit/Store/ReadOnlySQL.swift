@@ -86,6 +86,12 @@ private final class ReadOnlyConnection {
             let name = (first ?? "").lowercased()
             if reportingPragmas.contains(name) && (second == nil || pragmasTakingAName.contains(name)) { return nil }
             return second.map { "PRAGMA \(name) = \($0)" } ?? "PRAGMA \(name)"
+        case SQLITE_UPDATE where first == "sqlite_master":
+            // SQLite asks this, column by column, of the first table-valued function a
+            // connection uses (json_each, pragma_table_info), which writes nothing. A user's
+            // UPDATE of the schema table fails to compile before it is asked ("may not be
+            // modified"; writable_schema is refused below), and would meet the other two locks.
+            return nil
         case SQLITE_INSERT: return "INSERT into \(first ?? "?")"
         case SQLITE_UPDATE: return "UPDATE of \(first ?? "?")"
         case SQLITE_DELETE: return "DELETE from \(first ?? "?")"
