@@ -340,7 +340,7 @@ extension LiveSystemTests {
             "PRAGMA writable_schema = ON", "CREATE TABLE t (x)", "CREATE TEMP VIEW v AS SELECT 1", "BEGIN IMMEDIATE",
             "SELECT 1; DELETE FROM snapshot", "VACUUM", "REINDEX", "ANALYZE", "PRAGMA journal_mode = DELETE",
             "DETACH DATABASE main", "ALTER TABLE host ADD COLUMN z", "UPDATE sqlite_master SET sql = ''",
-            "UPDATE sqlite_schema SET name = 'x' WHERE name = 'host'",
+            "UPDATE sqlite_schema SET name = 'x' WHERE name = 'host'", "SELECT fts3_tokenizer('simple')",
         ]
         for query in attempts {
             let result = try portaudit(["sql", query, "--db", db])
@@ -350,7 +350,8 @@ extension LiveSystemTests {
             #expect(result.stderr.split(separator: "\n").count == 1, "\(query): \(result.stderr)")
         }
         #expect(try storeBytes(db) == before, "the store changed")
-        for query in ["DELETE FROM snapshot", "ATTACH DATABASE 'x' AS x", "PRAGMA writable_schema = 1", "DROP TABLE holding"] {
+        for query in ["DELETE FROM snapshot", "ATTACH DATABASE 'x' AS x", "PRAGMA writable_schema = 1", "DROP TABLE holding",
+                      "SELECT hex(FTS3_TOKENIZER('simple'))"] {
             let result = try portaudit(["sql", query, "--db", db])
             #expect(result.stderr.contains("read-only"), "\(query): \(result.stderr)")
         }

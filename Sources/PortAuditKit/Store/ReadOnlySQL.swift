@@ -80,6 +80,10 @@ private final class ReadOnlyConnection {
     /// Nil when the action only reads; otherwise what is refused, for the error line.
     static func refusal(action: Int32, first: String?, second: String?) -> String? {
         switch action {
+        case SQLITE_FUNCTION where second?.lowercased() == "fts3_tokenizer":
+            // It returns a pointer into this binary (the address randomisation hides) and, with
+            // two arguments, registers one.
+            return "fts3_tokenizer()"
         case SQLITE_SELECT, SQLITE_READ, SQLITE_FUNCTION, SQLITE_RECURSIVE:
             return nil
         case SQLITE_PRAGMA:
@@ -87,10 +91,11 @@ private final class ReadOnlyConnection {
             if reportingPragmas.contains(name) && (second == nil || pragmasTakingAName.contains(name)) { return nil }
             return second.map { "PRAGMA \(name) = \($0)" } ?? "PRAGMA \(name)"
         case SQLITE_UPDATE where first == "sqlite_master":
-            // SQLite asks this, column by column, of the first table-valued function a
-            // connection uses (json_each, pragma_table_info), which writes nothing. A user's
-            // UPDATE of the schema table fails to compile before it is asked ("may not be
-            // modified"; writable_schema is refused below), and would meet the other two locks.
+            // SQLite asks this, column by column, on a connection's first use of each
+            // eponymous virtual table (json_each, json_tree, pragma_*, dbstat), and writes
+            // nothing. A user's UPDATE of the schema table fails to compile before it is asked
+            // ("may not be modified"; writable_schema is refused above), and would meet the
+            // other two locks.
             return nil
         case SQLITE_INSERT: return "INSERT into \(first ?? "?")"
         case SQLITE_UPDATE: return "UPDATE of \(first ?? "?")"
