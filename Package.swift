@@ -1,5 +1,12 @@
 // swift-tools-version:6.1
+import Foundation
 import PackageDescription
+
+/// Where the system has SQLite's archive beside its shared library (Debian's libsqlite3-dev
+/// does; some distributions ship only the shared library), portaudit links it in: README
+/// "Benchmark". Elsewhere it links the shared library, as GRDB asks.
+let sqliteArchive = ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib"]
+    .contains { FileManager.default.fileExists(atPath: $0 + "/libsqlite3.a") }
 
 let package = Package(
     name: "portaudit",
@@ -8,7 +15,7 @@ let package = Package(
         .library(name: "PortAuditKit", targets: ["PortAuditKit"]),
     ],
     dependencies: [
-        // SQLite access, migrations, WAL and busy handling, against the system libsqlite3.
+        // SQLite access, migrations, WAL and busy handling, against the system's SQLite.
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         // RFC 4180 parsing of the IANA registry (quoted, multi-line fields) at build time only.
@@ -50,13 +57,13 @@ let package = Package(
             // longer. Nothing looks symbols up in this binary; backtraces read .symtab.
             // The static runtime also asks for -lstdc++, and GRDB for -lsqlite3, which the
             // linker finds as shared libraries first; the loader then mapped and bound them at
-            // every start (README "Benchmark"). Linker/archives holds a linker script by each
-            // name, searched first, which links the archive instead (libstdc++-dev and
-            // libsqlite3-dev ship both).
+            // every start (README "Benchmark"). Linker/static-libstdc++ and Linker/static-sqlite
+            // each hold a linker script by that name, searched first, which links the archive
+            // instead (libstdc++-dev ships both; see `sqliteArchive` for SQLite).
             linkerSettings: [.unsafeFlags([
                 "-Xlinker", "--no-export-dynamic",
-                "-L", Context.packageDirectory + "/Linker/archives",
-            ])]
+                "-L", Context.packageDirectory + "/Linker/static-libstdc++",
+            ] + (sqliteArchive ? ["-L", Context.packageDirectory + "/Linker/static-sqlite"] : []))]
         ),
         .testTarget(
             name: "PortAuditKitTests",

@@ -12,7 +12,7 @@ struct PortAudit: ParsableCommand {
             processes holding them; `portaudit history PORT` tells since when a port listens and who held it; \
             changes, ports, process and usage answer the other questions, and sql anything else.
             """,
-        version: "0.1.0",
+        version: "0.1.0, SQLite \(Store.sqliteVersion)",
         subcommands: [Snapshot.self, Now.self, History.self, Changes.self, Ports.self, ProcessCommand.self, Usage.self, SQL.self,
                       Status.self, Prune.self, Config.self, Check.self, Baseline.self, Schedule.self, Watch.self]
     )

@@ -11,6 +11,19 @@ import Testing
         Timestamp.iso(try TimeExpression.parse(text, now: now, timeZone: zone ?? utc))
     }
 
+    /// The binary carries the system's SQLite where the system has its archive (Package.swift),
+    /// and says which SQLite in --version.
+    @Test func binaryCarriesSQLiteWhereTheSystemHasItsArchive() throws {
+        let archive = ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib"]
+            .contains { FileManager.default.fileExists(atPath: $0 + "/libsqlite3.a") }
+        // The loader lists the shared libraries it would load, and exits (what ldd does).
+        let loaded = try run(portauditBinary, [], environment: ["LD_TRACE_LOADED_OBJECTS": "1"])
+        #expect(loaded.status == 0 && loaded.stdout.contains("libc.so"), "\(loaded.stdout)")
+        #expect(loaded.stdout.contains("libsqlite3") == !archive, "\(loaded.stdout)")
+        let version = try portaudit("--version")
+        #expect(version.stdout.hasPrefix("0.1.0, SQLite 3."), "\(version.stdout)")
+    }
+
     @Test func timesAsTablesWriteThem() throws {
         let date = try #require(Timestamp.parseISO("1999-03-04T05:06:07.089Z"))
         #expect(Timestamp.iso(date) == "1999-03-04T05:06:07.089Z")

@@ -109,6 +109,10 @@ public final class Store: @unchecked Sendable {
     /// in a process that used SQLite before (a test opening its own queue), they change nothing.
     static let configured: Void = cld_sqlite_configure()
 
+    /// The SQLite this binary runs, version and source id, for `--version`: where it is linked
+    /// in (README), a security update of the system's SQLite reaches it only with a rebuild.
+    public static var sqliteVersion: String { "\(String(cString: sqlite3_libversion())) (\(String(cString: sqlite3_sourceid())))" }
+
     /// `path` as an SQLite URI filename that opens it immutable (no locks, no -shm).
     static func immutableURI(_ path: String) -> String {
         var escaped = "file:"
