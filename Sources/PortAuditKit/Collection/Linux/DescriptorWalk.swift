@@ -15,7 +15,7 @@ struct DescriptorWalk {
         var deniedPIDs: [Int32] = []
         /// Processes that exited while being read.
         var vanishedPIDs: [Int32] = []
-        /// Processes not read: they had no address space (kernel threads).
+        /// Processes not read: they had no address space (kernel threads), or had exited.
         var skippedPIDs: [Int32] = []
 
         mutating func add(_ other: Result) {
