@@ -60,7 +60,7 @@ import Testing
     }
 
     /// The kernel threads of this machine are not read, and nothing else is skipped: each
-    /// skipped process is kthreadd or its child and has PF_KTHREAD in its stat.
+    /// skipped process (still there) has PF_KTHREAD in its stat.
     @Test func kernelThreadsAreSkippedByTheWalk() throws {
         let proc = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         defer { close(proc) }
