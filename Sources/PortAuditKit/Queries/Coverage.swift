@@ -195,7 +195,14 @@ struct CoverageQuery {
         let cut = try latestCut()
         // Three statements, not one: min and max alone are each one index seek, while next to
         // count(*) they would make SQLite walk the whole index a second time.
-        let count = try Int.fetchOne(db, sql: "SELECT count(*) FROM snapshot WHERE host_id = ?", arguments: [hostID]) ?? 0
+        // Where no other host has a snapshot, the whole table's count is this host's, and SQLite
+        // takes that from the index pages' cell counts (4 ms for a year of one-minute snapshots),
+        // where counting one host's walks its entries (36 ms, most of `status`). Two index seeks tell.
+        let alone = try Bool.fetchOne(db, sql: """
+            SELECT NOT EXISTS (SELECT 1 FROM snapshot WHERE host_id < ?1) AND NOT EXISTS (SELECT 1 FROM snapshot WHERE host_id > ?1)
+            """, arguments: [hostID]) ?? false
+        let count = try Int.fetchOne(db, sql: alone ? "SELECT count(*) FROM snapshot" : "SELECT count(*) FROM snapshot WHERE host_id = ?",
+                                     arguments: alone ? [] : [hostID]) ?? 0
         let first = try Int64.fetchOne(db, sql: "SELECT min(started_at) FROM snapshot WHERE host_id = ?", arguments: [hostID])
         let last = try Int64.fetchOne(db, sql: "SELECT max(started_at) FROM snapshot WHERE host_id = ?", arguments: [hostID])
         // The usual spacing now, as the collector judges a pause: that of the recent snapshots
